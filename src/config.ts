@@ -1,0 +1,68 @@
+// The one typed configuration module: defaults that work on a laptop, each
+// overridable from the environment, validated once at start-up.
+import os from 'node:os';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false'])]).transform((v) => v === true || v === '1' || v === 'true');
+
+export const ConfigSchema = z.object({
+  /** Address and port of the HTTP API (createSession, health, demo). */
+  listenHost: z.string().min(1).default('127.0.0.1'),
+  listenPort: port.default(8080),
+  /** Address the media sockets bind to. */
+  mediaListenIp: z.string().min(1).default('127.0.0.1'),
+  /** Address put in ICE candidates (a public IP behind NAT); defaults to mediaListenIp. */
+  announcedAddress: z.string().min(1).optional(),
+  /** First media port: worker i listens on UDP and TCP port mediaPort + i. */
+  mediaPort: port.default(40000),
+  /** mediasoup workers; one per core by default. */
+  workers: positiveInt.default(Math.max(1, os.availableParallelism())),
+  /** Capacity limits: over them, publish/subscribe/createSession answer over_capacity. */
+  maxSessions: positiveInt.default(500),
+  maxTracksPerSession: positiveInt.default(32),
+  maxConsumersPerWorker: positiveInt.default(2000),
+  /** Signaling limits. */
+  maxMessageBytes: positiveInt.default(64 * 1024),
+  maxSdpBytes: positiveInt.default(32 * 1024),
+  maxSdpLineBytes: positiveInt.default(4096),
+  maxKeyLength: positiveInt.default(255),
+  /** A server offer not answered within this time fails its request. */
+  negotiationTimeoutMs: positiveInt.default(15_000),
+  /** A session whose signaling channel is not open this soon after createSession is closed. */
+  connectTimeoutMs: positiveInt.default(20_000),
+  /** A peer whose ICE consent checks stop is gone after this many seconds (mediasoup's iceConsentTimeout). */
+  iceConsentTimeoutS: positiveInt.default(15),
+  /** How often the worker-side signaling data consumer is checked (the worker can drop it silently). */
+  channelCheckIntervalMs: positiveInt.default(5_000),
+  /** Start bitrate the SFU assumes towards a subscriber before its estimate converges. */
+  initialOutgoingBitrate: positiveInt.default(1_500_000),
+  /** CORS: '*' or a comma-separated list of origins. */
+  corsOrigins: z.string().default('*'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Serve the demo page at / and /demo. */
+  demo: bool.default(true),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Environment variable for each config key (FOCI_ prefix, SCREAMING_SNAKE_CASE). */
+export function envName(key: string): string {
+  return 'FOCI_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** Builds the config from defaults, then the environment, then explicit overrides (tests). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const fromEnv: Record<string, string> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== '') fromEnv[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse({ ...fromEnv, ...overrides });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${envName(String(i.path[0]))}: ${i.message}`);
+    throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+}

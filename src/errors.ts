@@ -1,0 +1,38 @@
+// One error type for the whole server. HTTP maps `code` to a status in one
+// place (http/app.ts); signaling sends it as an error reply on the request id.
+
+export const ERROR_CODES = [
+  'bad_request', // malformed JSON, wrong types, missing fields, oversized input
+  'unknown_event', // an `event` the server does not know
+  'invalid_sdp', // SDP that does not parse or is not what the request needs
+  'unsupported_media', // an offer with no codec the server can forward
+  'stream_exists', // publish of a key owned by another session
+  'stream_not_found', // subscribe/unpublish/unsubscribe of a key with no such stream
+  'not_subscribed', // unsubscribe of a stream the session does not receive
+  'already_subscribed', // subscribe twice to one stream
+  'unknown_request', // an answer for an id the server is not waiting on
+  'glare', // a client offer crossed a server offer: answer the server's, then retry
+  'negotiation_timeout', // the client did not answer a server offer in time
+  'over_capacity', // a server limit was reached
+  'session_closed', // the session ended while the request ran
+  'internal', // a bug or a mediasoup failure; the message says which
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AppError';
+    this.code = code;
+  }
+}
+
+/** Any thrown value as an AppError; unknown errors become `internal`. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new AppError('internal', message, { cause: error });
+}

@@ -1,0 +1,178 @@
+// mediasoup workers, one WebRtcServer each (one UDP and one TCP port: edge
+// hosts open few ports), and one router per call per worker. Sessions go to the
+// least-loaded worker; streams of one call cross workers with pipeToRouter.
+import { EventEmitter } from 'node:events';
+import * as mediasoup from 'mediasoup';
+import type { types } from 'mediasoup';
+import type { Logger } from 'pino';
+import { MEDIA_CODECS } from './codecs.ts';
+
+export interface WorkerPoolOptions {
+  workers: number;
+  listenIp: string;
+  announcedAddress?: string | undefined;
+  /** Worker i listens on basePort + i (UDP and TCP); 0 picks free ports. */
+  basePort: number;
+  logLevel?: types.WorkerLogLevel;
+}
+
+/** A call's router on one worker, with what the signaling links of that router share. */
+export interface CallRouter {
+  readonly router: types.Router;
+  /** Node-side endpoint for SCTP messages of the sessions on this router. */
+  readonly direct: types.DirectTransport;
+  /** A DataProducer that never sends; sessions consume it to get outbound SCTP streams. */
+  readonly silentSource: types.DataProducer;
+}
+
+export class MediaWorker extends EventEmitter<{ died: [Error] }> {
+  readonly index: number;
+  readonly worker: types.Worker;
+  readonly webRtcServer: types.WebRtcServer;
+  /** Sessions placed here: the load the pool balances. */
+  sessions = 0;
+  readonly #routers = new Map<string, { router: Promise<CallRouter>; users: number }>();
+
+  private constructor(index: number, worker: types.Worker, webRtcServer: types.WebRtcServer) {
+    super();
+    this.index = index;
+    this.worker = worker;
+    this.webRtcServer = webRtcServer;
+    worker.on('died', (error) => this.emit('died', error));
+  }
+
+  static async start(index: number, options: WorkerPoolOptions): Promise<MediaWorker> {
+    const worker = await mediasoup.createWorker({ logLevel: options.logLevel ?? 'warn' });
+    try {
+      const port = options.basePort === 0 ? undefined : options.basePort + index;
+      const listen = (protocol: 'udp' | 'tcp'): types.TransportListenInfo => ({
+        protocol,
+        ip: options.listenIp,
+        ...(options.announcedAddress ? { announcedAddress: options.announcedAddress } : {}),
+        ...(port !== undefined ? { port } : {}),
+      });
+      const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
+      return new MediaWorker(index, worker, webRtcServer);
+    } catch (error) {
+      worker.close();
+      throw error;
+    }
+  }
+
+  get pid(): number {
+    return this.worker.pid;
+  }
+
+  /**
+   * The call's router on this worker for one more user (a session), created on
+   * first use; concurrent callers share one promise. Pair with releaseRouter().
+   */
+  acquireRouter(callId: string): Promise<CallRouter> {
+    let entry = this.#routers.get(callId);
+    if (!entry) {
+      const created = { router: this.#createRouter(callId), users: 0 };
+      const forget = () => this.#routers.get(callId) === created && this.#routers.delete(callId);
+      created.router.then(({ router }) => router.observer.once('close', forget), forget);
+      this.#routers.set(callId, created);
+      entry = created;
+    }
+    entry.users++;
+    return entry.router;
+  }
+
+  /** Drops one user of the call's router; the last one closes it (and its pipes). */
+  releaseRouter(callId: string): void {
+    const entry = this.#routers.get(callId);
+    if (!entry || --entry.users > 0) return;
+    this.#routers.delete(callId);
+    entry.router.then(({ router }) => router.close(), () => undefined);
+  }
+
+  async #createRouter(callId: string): Promise<CallRouter> {
+    const router = await this.worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { callId } });
+    const direct = await router.createDirectTransport();
+    const silentSource = await direct.produceData({ label: 'foci-silent' });
+    return { router, direct, silentSource };
+  }
+
+  close(): void {
+    this.worker.close();
+  }
+}
+
+export class WorkerPool extends EventEmitter<{ workerdied: [MediaWorker, Error] }> {
+  readonly #workers: MediaWorker[];
+  readonly #options: WorkerPoolOptions;
+  readonly #log: Logger;
+  #closed = false;
+
+  private constructor(workers: MediaWorker[], options: WorkerPoolOptions, log: Logger) {
+    super();
+    this.#workers = workers;
+    this.#options = options;
+    this.#log = log;
+    for (const w of workers) this.#watch(w);
+  }
+
+  static async start(options: WorkerPoolOptions, log: Logger): Promise<WorkerPool> {
+    const workers: MediaWorker[] = [];
+    try {
+      for (let i = 0; i < options.workers; i++) workers.push(await MediaWorker.start(i, options));
+    } catch (error) {
+      for (const w of workers) w.close();
+      throw error;
+    }
+    log.info({ workers: workers.map((w) => w.pid) }, 'media workers started');
+    return new WorkerPool(workers, options, log);
+  }
+
+  get workers(): readonly MediaWorker[] {
+    return this.#workers;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True while every worker slot has a live worker. */
+  get healthy(): boolean {
+    return !this.#closed && this.#workers.every((w) => !w.worker.closed);
+  }
+
+  leastLoaded(): MediaWorker {
+    const live = this.#workers.filter((w) => !w.worker.closed);
+    const best = live.reduce<MediaWorker | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
+    if (!best) throw new Error('no live mediasoup worker');
+    return best;
+  }
+
+  #watch(w: MediaWorker): void {
+    w.once('died', (error) => {
+      this.#log.error({ pid: w.pid, err: error }, 'mediasoup worker died; replacing it');
+      this.emit('workerdied', w, error);
+      if (!this.#closed) void this.#replace(w);
+    });
+  }
+
+  async #replace(dead: MediaWorker): Promise<void> {
+    for (let attempt = 1; attempt <= 5 && !this.#closed; attempt++) {
+      try {
+        const fresh = await MediaWorker.start(dead.index, this.#options);
+        if (this.#closed) return fresh.close();
+        this.#workers[dead.index] = fresh;
+        this.#watch(fresh);
+        this.#log.info({ pid: fresh.pid, index: dead.index }, 'mediasoup worker replaced');
+        return;
+      } catch (error) {
+        this.#log.error({ err: error, attempt }, 'could not start a replacement worker');
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#workers) w.close();
+  }
+}
