@@ -2,12 +2,15 @@
 // place (http/app.ts); signaling sends it as an error reply on the request id.
 
 export const ERROR_CODES = [
-  'bad_request', // malformed JSON, wrong types, missing fields, oversized input
+  'bad_request', // malformed JSON, wrong types, missing fields
+  'too_large', // a body or message over its size cap
+  'unsupported_content_type', // createSession with a body type other than SDP or JSON
   'unknown_event', // an `event` the server does not know
   'invalid_sdp', // SDP that does not parse or is not what the request needs
   'unsupported_media', // an offer with no codec the server can forward
   'stream_exists', // publish of a key owned by another session
   'stream_not_found', // subscribe/unpublish/unsubscribe of a key with no such stream
+  'not_publisher', // unpublish of a stream another session publishes
   'not_subscribed', // unsubscribe of a stream the session does not receive
   'already_subscribed', // subscribe twice to one stream
   'unknown_request', // an answer for an id the server is not waiting on

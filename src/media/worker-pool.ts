@@ -1,6 +1,7 @@
-// mediasoup workers, one WebRtcServer each (one UDP and one TCP port: edge
-// hosts open few ports), and one router per call per worker. Sessions go to the
-// least-loaded worker; streams of one call cross workers with pipeToRouter.
+// mediasoup workers, each with one WebRtcServer (one UDP and one TCP port:
+// edge hosts open few ports) and one router. Sessions go to the least-loaded
+// worker; a stream published on one worker reaches subscribers on another
+// through pipeToRouter (see Publication.ensureOn).
 import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
@@ -16,28 +17,34 @@ export interface WorkerPoolOptions {
   logLevel?: types.WorkerLogLevel;
 }
 
-/** A call's router on one worker, with what the signaling links of that router share. */
-export interface CallRouter {
-  readonly router: types.Router;
-  /** Node-side endpoint for SCTP messages of the sessions on this router. */
-  readonly direct: types.DirectTransport;
-  /** A DataProducer that never sends; sessions consume it to get outbound SCTP streams. */
-  readonly silentSource: types.DataProducer;
-}
 
 export class MediaWorker extends EventEmitter<{ died: [Error] }> {
   readonly index: number;
   readonly worker: types.Worker;
   readonly webRtcServer: types.WebRtcServer;
+  readonly router: types.Router;
+  /** Node-side endpoint for the SCTP messages of the sessions on this worker. */
+  readonly direct: types.DirectTransport;
+  /** A DataProducer that never sends; sessions consume it to get outbound SCTP streams. */
+  readonly silentSource: types.DataProducer;
   /** Sessions placed here: the load the pool balances. */
   sessions = 0;
-  readonly #routers = new Map<string, { router: Promise<CallRouter>; users: number }>();
 
-  private constructor(index: number, worker: types.Worker, webRtcServer: types.WebRtcServer) {
+  private constructor(
+    index: number,
+    worker: types.Worker,
+    webRtcServer: types.WebRtcServer,
+    router: types.Router,
+    direct: types.DirectTransport,
+    silentSource: types.DataProducer,
+  ) {
     super();
     this.index = index;
     this.worker = worker;
     this.webRtcServer = webRtcServer;
+    this.router = router;
+    this.direct = direct;
+    this.silentSource = silentSource;
     worker.on('died', (error) => this.emit('died', error));
   }
 
@@ -52,7 +59,10 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
         ...(port !== undefined ? { port } : {}),
       });
       const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
-      return new MediaWorker(index, worker, webRtcServer);
+      const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+      const direct = await router.createDirectTransport();
+      const silentSource = await direct.produceData({ label: 'foci-silent' });
+      return new MediaWorker(index, worker, webRtcServer, router, direct, silentSource);
     } catch (error) {
       worker.close();
       throw error;
@@ -61,38 +71,6 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
 
   get pid(): number {
     return this.worker.pid;
-  }
-
-  /**
-   * The call's router on this worker for one more user (a session), created on
-   * first use; concurrent callers share one promise. Pair with releaseRouter().
-   */
-  acquireRouter(callId: string): Promise<CallRouter> {
-    let entry = this.#routers.get(callId);
-    if (!entry) {
-      const created = { router: this.#createRouter(callId), users: 0 };
-      const forget = () => this.#routers.get(callId) === created && this.#routers.delete(callId);
-      created.router.then(({ router }) => router.observer.once('close', forget), forget);
-      this.#routers.set(callId, created);
-      entry = created;
-    }
-    entry.users++;
-    return entry.router;
-  }
-
-  /** Drops one user of the call's router; the last one closes it (and its pipes). */
-  releaseRouter(callId: string): void {
-    const entry = this.#routers.get(callId);
-    if (!entry || --entry.users > 0) return;
-    this.#routers.delete(callId);
-    entry.router.then(({ router }) => router.close(), () => undefined);
-  }
-
-  async #createRouter(callId: string): Promise<CallRouter> {
-    const router = await this.worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { callId } });
-    const direct = await router.createDirectTransport();
-    const silentSource = await direct.produceData({ label: 'foci-silent' });
-    return { router, direct, silentSource };
   }
 
   close(): void {

@@ -1,0 +1,226 @@
+// The server's side of one peer connection, as m-sections keyed by mid. Both
+// directions of negotiation render from this one model, so every offer and
+// answer lists every section in the order the connection has fixed.
+//
+// A section can carry media from the client (a published track, `recv`), to
+// the client (a consumer, `send`), both, or neither (primed or idle). Sections
+// whose media ended are closed (port 0), which ends the browser's track; their
+// slots are recycled for new sections with fresh mids.
+import sdpTransform from 'sdp-transform';
+import type { MediaAttributes, MediaDescription, SessionDescription } from 'sdp-transform';
+import type { types } from 'mediasoup';
+import { formatFmtp } from './parse.ts';
+
+export interface LocalTransportInfo {
+  iceParameters: types.IceParameters;
+  iceCandidates: types.IceCandidate[];
+  fingerprints: types.DtlsFingerprint[];
+  sctpPort: number;
+  maxMessageSize: number;
+}
+
+export interface DataSection {
+  kind: 'application';
+  mid: string;
+}
+
+export interface SendInfo {
+  ssrc: number;
+  rtxSsrc?: number | undefined;
+  cname: string;
+  /** msid: the stream (publication) and track (producer) the browser sees. */
+  streamId: string;
+  trackId: string;
+}
+
+export interface RtpSection {
+  kind: types.MediaKind;
+  mid: string;
+  closed: boolean;
+  /** Codecs and header extensions as on the wire in this section. */
+  codecs: types.RtpCodecParameters[];
+  headerExtensions: types.RtpHeaderExtensionParameters[];
+  /** The client sends a published track here. */
+  recv?: { rids: string[] } | undefined;
+  /** The server sends a consumer here. */
+  send?: SendInfo | undefined;
+}
+
+export type Section = DataSection | RtpSection;
+type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+const REVERSE: Record<Direction, Direction> = { sendrecv: 'sendrecv', sendonly: 'recvonly', recvonly: 'sendonly', inactive: 'inactive' };
+
+function ownDirection(s: RtpSection): Direction {
+  if (s.send && s.recv) return 'sendrecv';
+  if (s.send) return 'sendonly';
+  if (s.recv) return 'recvonly';
+  return 'inactive';
+}
+
+/** The answer may only keep directions the offer allows. */
+function intersect(own: Direction, allowed: Direction): Direction {
+  const send = (own === 'sendrecv' || own === 'sendonly') && (allowed === 'sendrecv' || allowed === 'sendonly');
+  const recv = (own === 'sendrecv' || own === 'recvonly') && (allowed === 'sendrecv' || allowed === 'recvonly');
+  return send && recv ? 'sendrecv' : send ? 'sendonly' : recv ? 'recvonly' : 'inactive';
+}
+
+export class SessionSdp {
+  readonly #transport: LocalTransportInfo;
+  readonly #sessionId = String(Math.floor(Math.random() * 2 ** 52));
+  #version = 0;
+  #nextMid = 1;
+  sections: Section[] = [];
+
+  constructor(transport: LocalTransportInfo) {
+    this.#transport = transport;
+  }
+
+  get rtpSections(): RtpSection[] {
+    return this.sections.filter((s): s is RtpSection => s.kind !== 'application');
+  }
+
+  find(mid: string): Section | undefined {
+    return this.sections.find((s) => s.mid === mid);
+  }
+
+  /** A copy to restore if a negotiation fails. */
+  snapshot(): Section[] {
+    return this.sections.map((s) => ({ ...s }));
+  }
+
+  restore(snapshot: Section[]): void {
+    this.sections = snapshot;
+  }
+
+  /** Mids the server makes up; prefixed so they never meet the browser's numeric ones. */
+  newMid(): string {
+    return `s${this.#nextMid++}`;
+  }
+
+  /** Adds a server-offered section, reusing the first closed slot (with a new mid). */
+  addServerSection(section: RtpSection): void {
+    const free = this.sections.findIndex((s) => s.kind !== 'application' && s.closed);
+    if (free >= 0) this.sections[free] = section;
+    else this.sections.push(section);
+  }
+
+  /** Renders an offer (server-initiated) or an answer (to `offer`, section by section). */
+  render(offer?: SessionDescription): string {
+    this.#version++;
+    const offered = new Map((offer?.media ?? []).map((m) => [String(m.mid), m]));
+    const open = this.sections.filter((s) => s.kind === 'application' || !s.closed);
+    const session: SessionDescription = {
+      version: 0,
+      origin: { username: 'foci', sessionId: this.#sessionId, sessionVersion: this.#version, netType: 'IN', ipVer: 4, address: '127.0.0.1' },
+      name: '-',
+      timing: { start: 0, stop: 0 },
+      icelite: 'ice-lite',
+      groups: open.length ? [{ type: 'BUNDLE', mids: open.map((s) => s.mid).join(' ') }] : [],
+      extmapAllowMixed: 'extmap-allow-mixed',
+      msidSemantic: { semantic: 'WMS', token: '*' },
+      media: this.sections.map((s) => this.#renderSection(s, offered.get(s.mid))),
+    };
+    return sdpTransform.write(session);
+  }
+
+  #transportAttributes(): Partial<MediaDescription> {
+    const t = this.#transport;
+    const fp = t.fingerprints.find((f) => f.algorithm === 'sha-256') ?? t.fingerprints[0]!;
+    return {
+      connection: { version: 4, ip: '0.0.0.0' },
+      iceUfrag: t.iceParameters.usernameFragment,
+      icePwd: t.iceParameters.password,
+      fingerprint: { type: fp.algorithm, hash: fp.value },
+      // DTLS server: browsers then negotiate AES-GCM SRTP. Kept in re-offers.
+      setup: 'passive',
+      candidates: t.iceCandidates.map((c) => ({
+        foundation: c.foundation,
+        component: 1,
+        transport: c.protocol,
+        priority: c.priority,
+        ip: c.address,
+        port: c.port,
+        type: c.type,
+        ...(c.protocol === 'tcp' ? { tcptype: c.tcpType ?? 'passive' } : {}),
+        generation: 0,
+      })),
+      endOfCandidates: 'end-of-candidates',
+    };
+  }
+
+  #renderSection(s: Section, offered: MediaDescription | undefined): MediaDescription {
+    if (s.kind === 'application') {
+      return {
+        ...this.#transportAttributes(),
+        type: 'application',
+        port: 9,
+        protocol: 'UDP/DTLS/SCTP',
+        payloads: 'webrtc-datachannel',
+        mid: s.mid,
+        sctpPort: this.#transport.sctpPort,
+        maxMessageSize: this.#transport.maxMessageSize,
+      } as MediaDescription;
+    }
+    const pts = s.codecs.map((c) => c.payloadType);
+    if (s.closed || (offered && offered.port === 0)) {
+      return {
+        type: s.kind,
+        port: 0,
+        protocol: 'UDP/TLS/RTP/SAVPF',
+        payloads: String(pts[0] ?? 0),
+        connection: { version: 4, ip: '0.0.0.0' },
+        mid: s.mid,
+        direction: 'inactive',
+        rtp: s.codecs.slice(0, 1).map((c) => ({ payload: c.payloadType, codec: c.mimeType.split('/')[1]!, rate: c.clockRate })),
+        fmtp: [],
+      } as MediaDescription;
+    }
+    const own = ownDirection(s);
+    const direction = offered ? intersect(own, REVERSE[(offered.direction ?? 'sendrecv') as Direction]) : own;
+    const media: MediaDescription = {
+      ...this.#transportAttributes(),
+      type: s.kind,
+      port: 9,
+      protocol: 'UDP/TLS/RTP/SAVPF',
+      payloads: pts.join(' '),
+      rtcp: { port: 9, netType: 'IN', ipVer: 4, address: '0.0.0.0' },
+      mid: s.mid,
+      direction,
+      ext: s.headerExtensions.map((e) => ({ value: e.id, uri: e.uri })),
+      rtcpMux: 'rtcp-mux',
+      rtcpRsize: 'rtcp-rsize',
+      rtp: s.codecs.map((c) => ({
+        payload: c.payloadType,
+        codec: c.mimeType.split('/')[1]!,
+        rate: c.clockRate,
+        ...(c.channels && c.channels > 1 ? { encoding: c.channels } : {}),
+      })),
+      fmtp: s.codecs.flatMap((c) => {
+        const config = formatFmtp(c.parameters);
+        return config ? [{ payload: c.payloadType, config }] : [];
+      }),
+      rtcpFb: s.codecs.flatMap((c) =>
+        (c.rtcpFeedback ?? []).map((fb) => ({ payload: c.payloadType, type: fb.type, ...(fb.parameter ? { subtype: fb.parameter } : {}) })),
+      ),
+    } as MediaDescription;
+    const attrs = media as MediaDescription & MediaAttributes;
+    if (s.recv && s.recv.rids.length > 0 && (direction === 'recvonly' || direction === 'sendrecv')) {
+      attrs.rids = s.recv.rids.map((id) => ({ id, direction: 'recv' }));
+      attrs.simulcast = { dir1: 'recv', list1: s.recv.rids.join(';') };
+    }
+    if (s.send && (direction === 'sendonly' || direction === 'sendrecv')) {
+      const { ssrc, rtxSsrc, cname, streamId, trackId } = s.send;
+      attrs.msid = [{ id: streamId, appdata: trackId }];
+      attrs.ssrcs = [
+        { id: ssrc, attribute: 'cname', value: cname },
+        { id: ssrc, attribute: 'msid', value: `${streamId} ${trackId}` },
+      ];
+      if (rtxSsrc !== undefined) {
+        attrs.ssrcs.push({ id: rtxSsrc, attribute: 'cname', value: cname }, { id: rtxSsrc, attribute: 'msid', value: `${streamId} ${trackId}` });
+        attrs.ssrcGroups = [{ semantics: 'FID', ssrcs: `${ssrc} ${rtxSsrc}` }];
+      }
+    }
+    return media;
+  }
+}

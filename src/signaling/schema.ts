@@ -1,0 +1,54 @@
+// Every message on the `signaling` channel, inbound and outbound, as zod
+// schemas. The inbound union is the only place request shapes are defined.
+import { z } from 'zod';
+import type { ErrorCode } from '../errors.ts';
+
+export const MAX_ID_LENGTH = 128;
+
+export function inboundSchema(maxKeyLength: number) {
+  const id = z.union([z.string().min(1).max(MAX_ID_LENGTH), z.number().int()]);
+  const keyPart = z.string().min(1).max(maxKeyLength);
+  const key = { call_id: keyPart, device_id: keyPart, purpose: keyPart };
+  const sdp = z.string().min(1);
+
+  return z.discriminatedUnion('event', [
+    // A client offer: the tracks it sends become (part of) the stream.
+    z.strictObject({ event: z.literal('publish'), id, ...key, sdp }),
+    // Either a request (key, no sdp) or the answer to our subscribe offer (sdp).
+    z
+      .strictObject({ event: z.literal('subscribe'), id, call_id: keyPart.optional(), device_id: keyPart.optional(), purpose: keyPart.optional(), sdp: sdp.optional() })
+      .refine((m) => (m.sdp !== undefined) !== (m.call_id !== undefined && m.device_id !== undefined && m.purpose !== undefined), {
+        message: 'subscribe takes either call_id, device_id and purpose (a request) or sdp (an answer)',
+      })
+      .refine((m) => m.sdp === undefined || (m.call_id === undefined && m.device_id === undefined && m.purpose === undefined), {
+        message: 'an answer carries only id and sdp',
+      }),
+    z.strictObject({ event: z.literal('unpublish'), id, ...key }),
+    z.strictObject({ event: z.literal('unsubscribe'), id, ...key }),
+    // The answer to a server-initiated offer (priming, stream ended).
+    z.strictObject({ event: z.literal('negotiate'), id, sdp }),
+    // Liveness probe from the client; the server answers `pong`.
+    z.strictObject({ event: z.literal('ping'), id }),
+  ]);
+}
+
+export type Inbound = z.infer<ReturnType<typeof inboundSchema>>;
+export type RequestId = string | number;
+
+/** Messages the server sends (documented in docs/protocol.md). */
+export type Outbound =
+  | { event: 'publish'; id: RequestId; sdp: string }
+  | { event: 'subscribe'; id: RequestId; sdp: string; stream_id: string; mids: string[] }
+  | { event: 'unpublish' | 'unsubscribe'; id: RequestId }
+  | { event: 'negotiate'; id: string; sdp: string; reason: 'prime' | 'stream_ended' | 'tracks_changed' }
+  | { event: 'stream_ended'; call_id: string; device_id: string; purpose: string; reason: string }
+  | { event: 'session_ended'; reason: string }
+  | { event: 'pong'; id: RequestId }
+  | ErrorReply;
+
+/** An error answers the request on its own event and id; `event: 'error'` when unreadable. */
+export interface ErrorReply {
+  event: string;
+  id: RequestId | null;
+  error: { code: ErrorCode; message: string };
+}

@@ -1,0 +1,75 @@
+// All live sessions: creation (with the capacity check and worker placement),
+// message dispatch, and removal when a session ends for any reason.
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
+import type { PublicationRegistry } from '../media/registry.ts';
+import type { WorkerPool } from '../media/worker-pool.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { Session, type SessionCloseReason } from './session.ts';
+
+export interface SessionObserver {
+  opened(session: Session): void;
+  closed(session: Session, reason: SessionCloseReason): void;
+}
+
+export class SessionManager {
+  readonly #sessions = new Map<string, Session>();
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #pool: WorkerPool;
+  readonly #registry: PublicationRegistry;
+  readonly #dispatcher: Dispatcher;
+  readonly #observers: SessionObserver[] = [];
+  #draining = false;
+
+  constructor(config: Config, log: Logger, pool: WorkerPool, registry: PublicationRegistry) {
+    this.#config = config;
+    this.#log = log;
+    this.#pool = pool;
+    this.#registry = registry;
+    this.#dispatcher = new Dispatcher(config, log);
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  observe(observer: SessionObserver): void {
+    this.#observers.push(observer);
+  }
+
+  get(id: string): Session | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** Answers a createSession offer. */
+  async create(offer: string): Promise<{ session: Session; answer: string }> {
+    if (this.#draining) throw new AppError('over_capacity', 'this focus is shutting down');
+    if (this.#sessions.size >= this.#config.maxSessions) {
+      throw new AppError('over_capacity', `this focus already has ${this.#config.maxSessions} sessions`);
+    }
+    const worker = this.#pool.leastLoaded();
+    const created = await Session.create({ config: this.#config, log: this.#log, registry: this.#registry }, worker, offer);
+    const { session } = created;
+    this.#sessions.set(session.id, session);
+    session.on('message', (text, stream) => void this.#dispatcher.dispatch(session, text, stream));
+    session.once('close', (reason) => {
+      this.#sessions.delete(session.id);
+      for (const o of this.#observers) o.closed(session, reason);
+    });
+    for (const o of this.#observers) o.opened(session);
+    session.log.info({ worker: worker.pid }, 'session created');
+    return created;
+  }
+
+  /** Refuses new sessions and closes the live ones. */
+  closeAll(reason: SessionCloseReason = 'server_shutdown'): void {
+    this.#draining = true;
+    for (const session of [...this.#sessions.values()]) session.close(reason);
+  }
+}
