@@ -32,6 +32,8 @@ export interface SctpLinkEvents {
   open: [];
   /** A text message on a `signaling` channel; `stream` is where to reply. */
   message: [text: string, stream: number];
+  /** The client opened its own `signaling` channel: server messages go there from now on. */
+  primarychange: [stream: number];
   close: [reason: SctpLinkCloseReason];
 }
 
@@ -64,6 +66,7 @@ export class SctpLink extends EventEmitter<SctpLinkEvents> {
   readonly #taps: types.DataConsumer[];
   /** Streams carrying a `signaling` channel. */
   readonly #signalingStreams = new Set<number>([SERVER_STREAM]);
+  #primary = SERVER_STREAM;
   #open = false;
   #closed = false;
   #healthTimer: NodeJS.Timeout | undefined;
@@ -114,6 +117,11 @@ export class SctpLink extends EventEmitter<SctpLinkEvents> {
     return this.#open;
   }
 
+  /** Where server-initiated messages go: the client's own channel if it opened one. */
+  get primaryStream(): number {
+    return this.#primary;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -161,7 +169,9 @@ export class SctpLink extends EventEmitter<SctpLinkEvents> {
       if (decodeDcepOpenLabel(data) === SIGNALING_LABEL && streamId === CLIENT_STREAM) {
         this.#signalingStreams.add(streamId);
         this.#outbound.get(streamId)!.send(Buffer.from([DCEP_ACK]), PPID_DCEP).catch(() => undefined);
-        if (!this.#open) {
+        this.#primary = streamId;
+        if (this.#open) this.emit('primarychange', streamId);
+        else {
           this.#open = true;
           this.emit('open');
         }
@@ -173,8 +183,8 @@ export class SctpLink extends EventEmitter<SctpLinkEvents> {
     else if (ppid === PPID_STRING_EMPTY || ppid === PPID_BINARY_EMPTY) this.emit('message', '', streamId);
   }
 
-  /** Sends text on a signaling stream (the server's unless the reply goes elsewhere). */
-  async send(text: string, streamId: number = SERVER_STREAM): Promise<void> {
+  /** Sends text on a signaling stream (the primary one unless a reply goes elsewhere). */
+  async send(text: string, streamId: number = this.#primary): Promise<void> {
     if (this.#closed) return;
     const consumer = this.#outbound.get(streamId);
     if (!consumer || !this.#signalingStreams.has(streamId)) throw new Error(`no signaling channel on stream ${streamId}`);

@@ -72,7 +72,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #primed: Promise<void> | undefined;
   #syncScheduled = false;
   #serverOfferSeq = 0;
-  #replyStream = 1;
+  /** The server offer awaiting its answer, re-sent if the client moves to its own channel. */
+  #outstandingOffer: Outbound | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -147,9 +148,9 @@ export class Session extends EventEmitter<SessionEvents> {
       this.emit('ready');
       this.#prime().catch((error) => this.log.warn({ err: error }, 'priming negotiation failed'));
     });
-    this.#link.on('message', (text, stream) => {
-      this.#replyStream = stream;
-      this.emit('message', text, stream);
+    this.#link.on('message', (text, stream) => this.emit('message', text, stream));
+    this.#link.on('primarychange', () => {
+      if (this.#outstandingOffer) this.send(this.#outstandingOffer).catch(() => undefined);
     });
     this.#link.on('close', (reason) => this.close(reason));
     t.on('icestatechange', (state) => {
@@ -163,8 +164,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#connectTimer.unref();
   }
 
-  /** Sends a message on the signaling channel the client last used. */
-  async send(message: Outbound, stream = this.#replyStream): Promise<void> {
+  /** Sends a message: a reply on the channel its request came on, anything else on the primary one. */
+  async send(message: Outbound, stream?: number): Promise<void> {
     if (this.#closed || !this.#link.open) return;
     await this.#link.send(JSON.stringify(message), stream);
   }
@@ -213,8 +214,11 @@ export class Session extends EventEmitter<SessionEvents> {
     id: RequestId,
     extra: { reason: 'prime' | 'stream_ended' | 'tracks_changed' } | { stream_id: string; mids: string[] },
   ): Promise<SessionDescription> {
-    const offer = this.#sdp.render();
-    const answerText = await this.#negotiator.offer(event, id, () => this.send({ event, id, sdp: offer, ...extra } as Outbound));
+    const message = { event, id, sdp: this.#sdp.render(), ...extra } as Outbound;
+    this.#outstandingOffer = message;
+    const answerText = await this.#negotiator.offer(event, id, () => this.send(message)).finally(() => {
+      this.#outstandingOffer = undefined;
+    });
     const answer = parseSdp(answerText, this.#ctx.config);
     const expected = this.#sdp.sections.map((s) => s.mid);
     const got = answer.media.map((m) => String(m.mid));
@@ -530,7 +534,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.#closed) return;
     if (this.#link.open && !this.#link.closed) {
       // Best effort: the transport closes right after.
-      this.#link.send(JSON.stringify({ event: 'session_ended', reason } satisfies Outbound), this.#replyStream).catch(() => undefined);
+      this.#link.send(JSON.stringify({ event: 'session_ended', reason } satisfies Outbound)).catch(() => undefined);
     }
     this.#closed = true;
     clearTimeout(this.#connectTimer);
