@@ -29,6 +29,8 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
   readonly silentSource: types.DataProducer;
   /** Sessions placed here: the load the pool balances. */
   sessions = 0;
+  /** Consumers (forwarded tracks) on this worker, for the capacity limit. */
+  consumers = 0;
 
   private constructor(
     index: number,

@@ -40,7 +40,7 @@ export type Outbound =
   | { event: 'publish'; id: RequestId; sdp: string }
   | { event: 'subscribe'; id: RequestId; sdp: string; stream_id: string; mids: string[] }
   | { event: 'unpublish' | 'unsubscribe'; id: RequestId }
-  | { event: 'negotiate'; id: string; sdp: string; reason: 'prime' | 'stream_ended' | 'tracks_changed' }
+  | { event: 'negotiate'; id: string; sdp: string; reason: 'prime' | 'tracks_changed' }
   | { event: 'stream_ended'; call_id: string; device_id: string; purpose: string; reason: string }
   | { event: 'session_ended'; reason: string }
   | { event: 'pong'; id: RequestId }

@@ -212,7 +212,7 @@ export class Session extends EventEmitter<SessionEvents> {
   async #serverOffer(
     event: 'subscribe' | 'negotiate',
     id: RequestId,
-    extra: { reason: 'prime' | 'stream_ended' | 'tracks_changed' } | { stream_id: string; mids: string[] },
+    extra: { reason: 'prime' | 'tracks_changed' } | { stream_id: string; mids: string[] },
   ): Promise<SessionDescription> {
     const message = { event, id, sdp: this.#sdp.render(), ...extra } as Outbound;
     this.#outstandingOffer = message;
@@ -300,7 +300,12 @@ export class Session extends EventEmitter<SessionEvents> {
         publication.once('close', () => this.#publications.delete(streamKeyString(key)));
         registry.add(publication);
       }
-      for (const mid of stopped) this.#stopPublishedTrack(mid);
+      // Tracks the client stopped sending in this very offer: the answer says so.
+      for (const mid of stopped) {
+        this.#stopPublishedTrack(mid);
+        const section = this.#sdp.find(mid);
+        if (section && section.kind !== 'application') section.recv = undefined;
+      }
       added.forEach(({ index, m, chosen }, i) => {
         const mid = String(m.mid);
         const producer = producers[i]!;
@@ -323,16 +328,12 @@ export class Session extends EventEmitter<SessionEvents> {
     });
   }
 
+  /** Frees a published track; its section closes in the next negotiation. */
   #stopPublishedTrack(mid: string): void {
     const track = this.#published.get(mid);
     if (!track) return;
     this.#published.delete(mid);
     track.producer.close();
-    const section = this.#sdp.find(mid);
-    if (section && section.kind !== 'application') {
-      section.recv = undefined;
-      if (!section.send) section.closed = true;
-    }
   }
 
   /** Stops the stream this session publishes under `key`; subscribers are told. */
@@ -386,6 +387,9 @@ export class Session extends EventEmitter<SessionEvents> {
     const added: { mid: string; consumer: types.Consumer }[] = [];
     for (const producer of subscription.publication.tracks) {
       if (subscription.consumers.has(producer.id)) continue;
+      if (this.worker.consumers >= this.#ctx.config.maxConsumersPerWorker) {
+        throw new AppError('over_capacity', 'this focus forwards all the streams it can');
+      }
       await subscription.publication.ensureOn(router, producer);
       if (!router.canConsume({ producerId: producer.id, rtpCapabilities: caps })) continue;
       const mid = this.#sdp.newMid();
@@ -407,7 +411,9 @@ export class Session extends EventEmitter<SessionEvents> {
         },
       });
       subscription.consumers.set(producer.id, { consumer, mid });
+      this.worker.consumers++;
       consumer.observer.once('close', () => {
+        this.worker.consumers--;
         if (subscription.consumers.get(producer.id)?.consumer === consumer) subscription.consumers.delete(producer.id);
       });
       consumer.on('producerclose', () => this.#scheduleSync());

@@ -79,6 +79,12 @@ describe('a call through the SFU', () => {
     expect(ack).toMatchObject({ event: 'unpublish' });
     const ended = await waitFor(() => endedTracks(bob, key), (e) => e.length === 2);
     expect(ended.sort()).toEqual(['audio', 'video']);
+    // The publisher's own sending sections are closed by the server's follow-up offer.
+    const senders = await waitFor(
+      () => alice.evaluate((k) => (window as any).published[JSON.stringify(k)].transceivers.map((t: RTCRtpTransceiver) => t.currentDirection), key),
+      (d: (string | null)[]) => d.every((x) => x === 'stopped'),
+    );
+    expect(senders).toEqual(['stopped', 'stopped']);
     const notices = await bob.evaluate(() => (window as any).ended);
     expect(notices).toContainEqual(expect.objectContaining({ event: 'stream_ended', device_id: 'alice', reason: 'unpublished' }));
     // The key is free again: another subscribe is an error, not a hang.

@@ -71,9 +71,9 @@ export async function publish(page: Page, key: Key, feed: Feed = 'camera', optio
               audio: feed !== 'video',
               video: feed === 'audio' ? false : { width: 640, height: 360 },
             });
+      const { transceivers } = await w.foci.publish({ ...key, stream, ...options });
       w.published ??= {};
-      w.published[JSON.stringify(key)] = stream;
-      await w.foci.publish({ ...key, stream, ...options });
+      w.published[JSON.stringify(key)] = { stream, transceivers };
     },
     { key, feed, options },
   );
