@@ -67,7 +67,9 @@ if ! worker_ok "$worker_link"; then
   if [ "${FOCI_TRY_PREBUILT_WORKER:-1}" = 1 ] && ! worker_ok "$cached_worker"; then
     mkdir -p "$cache"
     log "trying mediasoup's prebuilt worker download"
-    (cd "$ms_dir" && timeout 300 "$node_bin" npm-scripts.mjs postinstall) >"$cache/prebuilt-download.log" 2>&1 || true
+    # PYTHON=false makes mediasoup's own fallback (a meson build that downloads
+    # its subprojects) fail at once; the offline build below replaces it.
+    (cd "$ms_dir" && PYTHON=false timeout 120 "$node_bin" npm-scripts.mjs postinstall) >"$cache/prebuilt-download.log" 2>&1 || true
   fi
   if ! worker_ok "$worker_link"; then
     if ! worker_ok "$cached_worker"; then

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { Foci } from '../../src/server.ts';
-import { expectFlowing, launchChromium, openClient, publish, receiveStats, startTestFoci, subscribe, waitFor, type Key } from '../helpers/browser.ts';
+import { connectionStats, expectFlowing, launchChromium, openClient, publish, receiveStats, startTestFoci, subscribe, waitFor, type Key } from '../helpers/browser.ts';
 
 let foci: Foci;
 let browser: Browser;
@@ -41,6 +41,24 @@ describe('a call through the SFU', () => {
     const stats = await expectFlowing(bob, key);
     expect(stats.framesDecoded).toBeGreaterThan(10);
     expect(stats.audioEnergy).toBeGreaterThan(0);
+    // The worker is the DTLS server, so the browser negotiates AES-GCM SRTP
+    // (this exercises both worker patches: the DTLS BIO fix and libsrtp2).
+    const transport = await connectionStats(bob);
+    expect(transport.dtlsState).toBe('connected');
+    expect(transport.srtpCipher).toBe('SRTP_AEAD_AES_256_GCM');
+  });
+
+  it('adds tracks to a stream on a later publish with the same key, and subscribers get them', async () => {
+    const [alice, bob] = await Promise.all([client(), client()]);
+    const key = keyFor('alice');
+    await publish(alice, key, 'audio');
+    await subscribe(bob, key);
+    await expectFlowing(bob, key, { audio: true });
+    expect((await connectionStats(bob)).framesDecoded).toBe(0);
+    await publish(alice, key, 'video');
+    expect(foci.registry.get(key)?.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video']);
+    const stats = await waitFor(() => connectionStats(bob), (s) => s.framesDecoded > 10);
+    expect(stats.framesDecoded).toBeGreaterThan(10);
   });
 
   it('carries a screenshare as a second feed of the same device, subscribable on its own', async () => {

@@ -126,6 +126,24 @@ export async function receiveStats(page: Page, key: Key): Promise<ReceiveStats> 
   }, key);
 }
 
+/** What the page's whole connection receives, over every receiver, plus its DTLS/SRTP state. */
+export async function connectionStats(page: Page): Promise<{ framesDecoded: number; audioEnergy: number; dtlsState?: string; srtpCipher?: string }> {
+  return page.evaluate(async () => {
+    const report: RTCStatsReport = await (window as any).foci.pc.getStats();
+    const out = { framesDecoded: 0, audioEnergy: 0, dtlsState: undefined as string | undefined, srtpCipher: undefined as string | undefined };
+    report.forEach((s: any) => {
+      if (s.type === 'inbound-rtp') {
+        out.framesDecoded += s.framesDecoded ?? 0;
+        out.audioEnergy += s.totalAudioEnergy ?? 0;
+      } else if (s.type === 'transport') {
+        out.dtlsState = s.dtlsState;
+        out.srtpCipher = s.srtpCipher;
+      }
+    });
+    return out;
+  });
+}
+
 /** Polls until `check` passes or the time is up; returns the last value. */
 export async function waitFor<T>(read: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
