@@ -11,7 +11,7 @@ import { AppError } from '../errors.ts';
 import type { MediaWorker } from '../media/worker-pool.ts';
 import { SctpLink, type SctpLinkCloseReason } from '../media/sctp-link.ts';
 import { Publication, PublicationRegistry, streamKeyString, type StreamKey } from '../media/registry.ts';
-import { parseSdp, remoteSends, remoteTransportInfo, senderInfo, type SessionDescription } from '../sdp/parse.ts';
+import { parseSdp, remoteSends, remoteTransportInfo, sectionCodecs, senderInfo, type SessionDescription } from '../sdp/parse.ts';
 import { capabilitiesFromAnswer, chooseCodecs, producerParameters, type ChosenCodecs } from '../sdp/codecs.ts';
 import { SessionSdp, type RtpSection } from '../sdp/session-sdp.ts';
 import { Negotiator } from './negotiator.ts';
@@ -318,10 +318,16 @@ export class Session extends EventEmitter<SessionEvents> {
         this.#published.set(mid, { publication: publication!, producer });
         publication!.addTrack(producer);
       });
-      // Sections the client rejected (port 0) are closed on our side too.
       offer.media.forEach((m, index) => {
         const s = sections[index];
-        if (m.port === 0 && s && s.kind !== 'application') s.closed = true;
+        if (!s || s.mid !== String(m.mid)) {
+          // A section the client added (or recycled) without sending on it:
+          // the server has nothing to send there, so the answer rejects it.
+          sections[index] = { kind: m.type as types.MediaKind, mid: String(m.mid), closed: true, codecs: sectionCodecs(m).slice(0, 1), headerExtensions: [] };
+        } else if (m.port === 0 && s.kind !== 'application') {
+          // Sections the client rejected are closed on our side too.
+          s.closed = true;
+        }
       });
       this.log.info({ stream: key, tracks: producers.map((p) => p.kind) }, 'published');
       return this.#sdp.render(offer);
