@@ -11,28 +11,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../test/helpers/chromium.ts';
 
 const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sdp');
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CASE_TIMEOUT_MS = 15_000;
-
-// No network access: keep Chromium from phoning home and fake all media devices.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  // Lets getDisplayMedia() pick a source without a picker dialog.
-  '--auto-select-desktop-capture-source=Entire screen',
-  '--auto-accept-this-tab-capture',
-];
 
 // Fixture file name -> name of the builder in the page's CASES table.
 const CASES: Record<string, string> = {
@@ -275,7 +258,7 @@ async function main(): Promise<number> {
     const site = await startPageServer();
     server = site.server;
     // launch() gives Chromium a fresh temporary --user-data-dir and removes it on close.
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     console.log(`chromium ${browser.version()}`);
     const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
     return await captureAll(context, site.url);

@@ -1,31 +1,11 @@
 // Real headless Chromium (Debian's) with fake camera/mic, driving the
 // project's own browser client (public/foci-client.js) against a real focus.
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startFoci, type Foci } from '../../src/server.ts';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--auto-select-desktop-capture-source=Entire screen',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
-}
+export { launchChromium } from './chromium.ts';
 
 /** A focus on ephemeral ports, quiet unless FOCI_TEST_LOG is set. */
 export async function startTestFoci(overrides: Partial<Config> = {}): Promise<Foci> {
