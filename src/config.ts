@@ -43,6 +43,9 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Serve the demo page at / and /demo. */
   demo: bool.default(true),
+}).refine((c) => c.mediaPort === 0 || c.mediaPort + c.workers - 1 <= 65535, {
+  message: 'mediaPort + workers - 1 must be a port (≤ 65535)',
+  path: ['mediaPort'],
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -56,7 +59,7 @@ export function envName(key: string): string {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const fromEnv: Record<string, string> = {};
   for (const key of Object.keys(ConfigSchema.shape)) {
-    const value = env[envName(key)];
+    const value = env[envName(key)]?.trim();
     if (value !== undefined && value !== '') fromEnv[key] = value;
   }
   const parsed = ConfigSchema.safeParse({ ...fromEnv, ...overrides });

@@ -83,7 +83,7 @@ export class Publication extends EventEmitter<PublicationEvents> {
   }
 }
 
-export class PublicationRegistry extends EventEmitter<{ published: [Publication]; unpublished: [Publication] }> {
+export class PublicationRegistry {
   readonly #byKey = new Map<string, Publication>();
 
   get size(): number {
@@ -105,8 +105,6 @@ export class PublicationRegistry extends EventEmitter<{ published: [Publication]
     this.#byKey.set(k, publication);
     publication.once('close', () => {
       if (this.#byKey.get(k) === publication) this.#byKey.delete(k);
-      this.emit('unpublished', publication);
     });
-    this.emit('published', publication);
   }
 }

@@ -80,14 +80,13 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
   }
 }
 
-export class WorkerPool extends EventEmitter<{ workerdied: [MediaWorker, Error] }> {
+export class WorkerPool {
   readonly #workers: MediaWorker[];
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   #closed = false;
 
   private constructor(workers: MediaWorker[], options: WorkerPoolOptions, log: Logger) {
-    super();
     this.#workers = workers;
     this.#options = options;
     this.#log = log;
@@ -129,7 +128,6 @@ export class WorkerPool extends EventEmitter<{ workerdied: [MediaWorker, Error] 
   #watch(w: MediaWorker): void {
     w.once('died', (error) => {
       this.#log.error({ pid: w.pid, err: error }, 'mediasoup worker died; replacing it');
-      this.emit('workerdied', w, error);
       if (!this.#closed) void this.#replace(w);
     });
   }

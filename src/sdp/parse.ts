@@ -18,7 +18,7 @@ export function parseSdp(text: unknown, limits: SdpLimits): SessionDescription {
     throw new AppError('invalid_sdp', `sdp is larger than ${limits.maxSdpBytes} bytes`);
   }
   const lines = text.split(/\r?\n/);
-  if (lines.some((line) => line.length > limits.maxSdpLineBytes)) {
+  if (lines.some((line) => Buffer.byteLength(line) > limits.maxSdpLineBytes)) {
     throw new AppError('invalid_sdp', `an sdp line is longer than ${limits.maxSdpLineBytes} bytes`);
   }
   if (!lines[0]?.startsWith('v=0')) throw new AppError('invalid_sdp', 'sdp must start with v=0');
@@ -29,9 +29,12 @@ export function parseSdp(text: unknown, limits: SdpLimits): SessionDescription {
     throw new AppError('invalid_sdp', 'sdp does not parse', { cause: error });
   }
   if (!Array.isArray(parsed.media) || parsed.media.length === 0) throw new AppError('invalid_sdp', 'sdp has no m= section');
+  const mids = new Set<string>();
   for (const m of parsed.media) {
     if (m.mid === undefined || String(m.mid).length === 0) throw new AppError('invalid_sdp', 'every m= section needs a=mid');
     m.mid = String(m.mid);
+    if (mids.has(m.mid)) throw new AppError('invalid_sdp', `mid ${m.mid} is used by two m= sections`);
+    mids.add(m.mid);
   }
   return parsed;
 }

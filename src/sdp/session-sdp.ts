@@ -109,7 +109,8 @@ export class SessionSdp {
   render(offer?: SessionDescription): string {
     this.#version++;
     const offered = new Map((offer?.media ?? []).map((m) => [String(m.mid), m]));
-    const open = this.sections.filter((s) => s.kind === 'application' || !s.closed);
+    // A section is bundled unless it is closed here or rejected by the offer.
+    const open = this.sections.filter((s) => s.kind === 'application' || (!s.closed && offered.get(s.mid)?.port !== 0));
     const session: SessionDescription = {
       version: 0,
       origin: { username: 'foci', sessionId: this.#sessionId, sessionVersion: this.#version, netType: 'IN', ipVer: 4, address: '127.0.0.1' },

@@ -42,8 +42,7 @@ export type SessionCloseReason =
   | 'dtls_failed'
   | 'connect_timeout'
   | 'worker_died'
-  | 'server_shutdown'
-  | 'protocol_error';
+  | 'server_shutdown';
 
 export interface SessionEvents {
   /** The signaling channel is usable. */
@@ -159,7 +158,8 @@ export class Session extends EventEmitter<SessionEvents> {
     t.on('dtlsstatechange', (state) => {
       if (state === 'failed' || state === 'closed') this.close('dtls_failed');
     });
-    t.observer.once('close', () => this.close('worker_died'));
+    // 'routerclose' comes before the observer's 'close' that the link reacts to.
+    t.on('routerclose', () => this.close(this.worker.worker.died ? 'worker_died' : 'transport_closed'));
     this.#connectTimer = setTimeout(() => this.close('connect_timeout'), this.#ctx.config.connectTimeoutMs);
     this.#connectTimer.unref();
   }
@@ -490,22 +490,27 @@ export class Session extends EventEmitter<SessionEvents> {
       .run(async () => {
         this.#syncScheduled = false;
         const snapshot = this.#sdp.snapshot();
-        let changed = this.#closeDeadSections();
-        for (const [k, subscription] of this.#subscriptions) {
-          if (subscription.publication.closed) {
-            this.#subscriptions.delete(k);
-            this.#dropSubscription(subscription);
-            changed = true;
-          } else if ((await this.#addConsumers(subscription)).length > 0) {
-            changed = true;
-          }
-        }
-        changed = this.#closeDeadSections() || changed;
-        if (!changed) return;
+        const added: types.Consumer[] = [];
         try {
+          let changed = this.#closeDeadSections();
+          for (const [k, subscription] of this.#subscriptions) {
+            if (subscription.publication.closed) {
+              this.#subscriptions.delete(k);
+              this.#dropSubscription(subscription);
+              changed = true;
+            } else {
+              const fresh = await this.#addConsumers(subscription);
+              added.push(...fresh.map((f) => f.consumer));
+              changed ||= fresh.length > 0;
+            }
+          }
+          changed = this.#closeDeadSections() || changed;
+          if (!changed) return;
           const answer = await this.#serverOffer('negotiate', `s${++this.#serverOfferSeq}`, { reason: 'tracks_changed' });
           await this.#applyAnswer(answer);
         } catch (error) {
+          // Consumers never offered would sit paused and count against capacity.
+          for (const consumer of added) consumer.close();
           this.#sdp.restore(snapshot);
           throw error;
         }
