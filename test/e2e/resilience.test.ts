@@ -35,6 +35,8 @@ describe('a mediasoup worker dying mid-call', () => {
     expect(ended.sort()).toEqual(['audio', 'video']);
     expect(foci.sessions.size).toBe(1);
     expect(foci.registry.get(aliceKey)).toBeUndefined();
+    const metrics = await (await fetch(`${foci.url}/metrics`)).text();
+    expect(metrics).toContain('foci_sessions_closed_total{reason="worker_died"} 1');
 
     // The replacement worker and bob's session both serve a new call.
     await waitFor(async () => foci.pool.healthy, Boolean, 10_000);
