@@ -42,9 +42,10 @@ if [ "$(cat node_modules/.foci-installed 2>/dev/null)" != "$lock_hash" ]; then
 fi
 node_bin=$root/node_modules/.bin/node
 [ -x "$node_bin" ] || node_bin=$(command -v node)
-node_major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
-if ((node_major < 22)); then
-  log "Node $node_major is too old (mediasoup 3.27 needs >= 22) and no Node binary came with npm install"
+# mediasoup 3.27 needs Node >= 22, and src/*.ts runs through Node's own type
+# stripping (22.18+, on by default).
+if [ "$("$node_bin" -p 'Boolean(process.features.typescript) && +process.versions.node.split(".")[0] >= 22')" != true ]; then
+  log "$("$node_bin" --version) is too old (need >= 22.18) and no Node binary came with npm install"
   exit 1
 fi
 
