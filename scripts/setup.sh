@@ -15,6 +15,11 @@ cache=${FOCI_CACHE_DIR:-$HOME/.cache/foci}
 log() { printf '[setup] %s\n' "$*" >&2; }
 cd "$root"
 
+# One set-up at a time per machine: two at once would share the build dirs.
+mkdir -p "$cache"
+exec 9>"$cache/setup.lock"
+flock 9
+
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_install() { # packages missing from the machine, installed in one go
   local missing=()
