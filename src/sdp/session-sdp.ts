@@ -47,6 +47,32 @@ export interface RtpSection {
 }
 
 export type Section = DataSection | RtpSection;
+
+/**
+ * An idle section carrying every router codec of `kind` with the router's
+ * payload types and header extension ids: what the priming offer teaches the
+ * browser before it picks ids of its own.
+ */
+export function routerSection(caps: types.RtpCapabilities, kind: types.MediaKind, mid: string): RtpSection {
+  return {
+    kind,
+    mid,
+    closed: false,
+    codecs: (caps.codecs ?? [])
+      .filter((c) => c.kind === kind)
+      .map((c) => ({
+        mimeType: c.mimeType,
+        payloadType: c.preferredPayloadType,
+        clockRate: c.clockRate,
+        ...(c.channels ? { channels: c.channels } : {}),
+        parameters: c.parameters ?? {},
+        rtcpFeedback: c.rtcpFeedback ?? [],
+      })),
+    headerExtensions: (caps.headerExtensions ?? [])
+      .filter((e) => e.kind === kind && e.direction !== 'inactive')
+      .map((e) => ({ uri: e.uri, id: e.preferredId })),
+  };
+}
 type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
 const REVERSE: Record<Direction, Direction> = { sendrecv: 'sendrecv', sendonly: 'recvonly', recvonly: 'sendonly', inactive: 'inactive' };

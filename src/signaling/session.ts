@@ -13,7 +13,7 @@ import { SctpLink, type SctpLinkCloseReason } from '../media/sctp-link.ts';
 import { Publication, PublicationRegistry, streamKeyString, type StreamKey } from '../media/registry.ts';
 import { parseSdp, remoteSends, remoteTransportInfo, sectionCodecs, senderInfo, type SessionDescription } from '../sdp/parse.ts';
 import { capabilitiesFromAnswer, chooseCodecs, producerParameters, type ChosenCodecs } from '../sdp/codecs.ts';
-import { SessionSdp, type RtpSection } from '../sdp/session-sdp.ts';
+import { routerSection, SessionSdp, type RtpSection } from '../sdp/session-sdp.ts';
 import { Negotiator } from './negotiator.ts';
 import type { Outbound, RequestId } from './schema.ts';
 
@@ -181,26 +181,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #prime(): Promise<void> {
     this.#primed ??= this.#negotiator.run(async () => {
       const caps = this.worker.router.rtpCapabilities;
-      for (const kind of ['audio', 'video'] as const) {
-        this.#sdp.addServerSection({
-          kind,
-          mid: this.#sdp.newMid(),
-          closed: false,
-          codecs: (caps.codecs ?? [])
-            .filter((c) => c.kind === kind)
-            .map((c) => ({
-              mimeType: c.mimeType,
-              payloadType: c.preferredPayloadType!,
-              clockRate: c.clockRate,
-              ...(c.channels ? { channels: c.channels } : {}),
-              parameters: c.parameters ?? {},
-              rtcpFeedback: c.rtcpFeedback ?? [],
-            })),
-          headerExtensions: (caps.headerExtensions ?? [])
-            .filter((e) => e.kind === kind && e.direction !== 'inactive')
-            .map((e) => ({ uri: e.uri, id: e.preferredId })),
-        });
-      }
+      for (const kind of ['audio', 'video'] as const) this.#sdp.addServerSection(routerSection(caps, kind, this.#sdp.newMid()));
       const answer = await this.#serverOffer('negotiate', `prime-${this.id.slice(0, 8)}`, { reason: 'prime' });
       this.#clientCaps = capabilitiesFromAnswer(answer.media, caps);
       this.log.debug({ codecs: this.#clientCaps.codecs?.map((c) => c.mimeType) }, 'client receive capabilities learnt');

@@ -3,7 +3,7 @@ import type { types } from 'mediasoup';
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFromAnswer, chooseCodecs, codecsMatch, producerParameters } from '../../src/sdp/codecs.ts';
 import { parseSdp, type MediaDescription } from '../../src/sdp/parse.ts';
-import { SessionSdp, type RtpSection } from '../../src/sdp/session-sdp.ts';
+import { routerSection, SessionSdp, type RtpSection } from '../../src/sdp/session-sdp.ts';
 import { ALL_OFFER_FIXTURES, LIMITS, captured, expectAppError, fixture, parsedFixture, routerCapabilities, section } from './support.ts';
 
 const caps = routerCapabilities();
@@ -35,24 +35,7 @@ function mediasoupAccepts(params: types.RtpParameters): RtpMapping {
 }
 
 /** A primed section as the session offers it: every router codec of `kind`, router payload types and ids. */
-function primedSection(kind: types.MediaKind, mid: string): RtpSection {
-  return {
-    kind,
-    mid,
-    closed: false,
-    codecs: (caps.codecs ?? [])
-      .filter((c) => c.kind === kind)
-      .map((c) => ({
-        mimeType: c.mimeType,
-        payloadType: c.preferredPayloadType!,
-        clockRate: c.clockRate,
-        ...(c.channels ? { channels: c.channels } : {}),
-        parameters: c.parameters ?? {},
-        rtcpFeedback: c.rtcpFeedback ?? [],
-      })),
-    headerExtensions: (caps.headerExtensions ?? []).filter((e) => e.kind === kind).map((e) => ({ uri: e.uri, id: e.preferredId })),
-  };
-}
+const primedSection = (kind: types.MediaKind, mid: string): RtpSection => routerSection(caps, kind, mid);
 
 function sessionSdp(): SessionSdp {
   return new SessionSdp({
