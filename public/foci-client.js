@@ -33,6 +33,8 @@ export class FociClient extends EventTarget {
   #channel;
   #pending = new Map();
   #negotiation = new Lock();
+  /** Our offer awaiting its reply: { id, replied, crossing }. */
+  #offerOut = null;
   #nextId = 1;
   #closed = false;
 
@@ -123,12 +125,19 @@ export class FociClient extends EventTarget {
       if (!this.#settle(message.id, (p) => p.reject(error))) this.dispatchEvent(new CustomEvent('servererror', { detail: message }));
       return;
     }
+    if (this.#offerOut && message.id === this.#offerOut.id) this.#offerOut.replied = true;
     const isServerOffer = typeof message.sdp === 'string' && (message.event === 'subscribe' || message.event === 'negotiate');
     if (isServerOffer) {
-      this.#negotiation.run(() => this.#answerServerOffer(message)).catch((error) => {
-        this.#settle(message.id, (p) => p.reject(error));
-        this.dispatchEvent(new CustomEvent('negotiationerror', { detail: error }));
-      });
+      const answer = () =>
+        this.#answerServerOffer(message).catch((error) => {
+          this.#settle(message.id, (p) => p.reject(error));
+          this.dispatchEvent(new CustomEvent('negotiationerror', { detail: error }));
+        });
+      // The channel is ordered: a server offer that arrives before the reply to
+      // our own offer crossed it, and the server will refuse ours with `glare`.
+      // Answer it now (waiting for the lock our offer holds would deadlock).
+      if (this.#offerOut && !this.#offerOut.replied) this.#offerOut.crossing = answer();
+      else this.#negotiation.run(answer);
       return;
     }
     if (message.event === 'stream_ended') this.dispatchEvent(new CustomEvent('streamended', { detail: message }));
@@ -162,15 +171,20 @@ export class FociClient extends EventTarget {
       const outcome = await this.#negotiation.run(async () => {
         if (attempt === 0) added = addTracks();
         await this.#pc.setLocalDescription(await this.#pc.createOffer());
+        const out = (this.#offerOut = { id: `c${this.#nextId++}`, replied: false, crossing: null });
         try {
-          const reply = await this.request({ event: 'publish', ...key, sdp: this.#pc.localDescription.sdp });
+          const reply = await this.request({ id: out.id, event: 'publish', ...key, sdp: this.#pc.localDescription.sdp });
           await this.#pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
           return { done: true };
         } catch (error) {
+          // A crossing server offer rolls our offer back itself; wait for it.
+          if (out.crossing) await out.crossing;
           if (this.#pc.signalingState === 'have-local-offer') await this.#pc.setLocalDescription({ type: 'rollback' });
           if (error.code === 'glare') return { done: false };
           for (const t of added) t.stop();
           throw error;
+        } finally {
+          this.#offerOut = null;
         }
       });
       if (outcome.done) return added;

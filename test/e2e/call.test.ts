@@ -87,6 +87,34 @@ describe('a call through the SFU', () => {
     await expectFlowing(bob, a);
   });
 
+  it('publishes and subscribes at the same time without deadlock (glare is resolved)', async () => {
+    const [alice, bob] = await Promise.all([client(), client()]);
+    const a = keyFor('alice');
+    const b = { ...a, deviceId: 'bob' };
+    await publish(alice, a);
+    // Bob's subscribe reaches the server first; his publish offer crosses the
+    // server's subscribe offer, is refused with glare, and is retried.
+    const started = Date.now();
+    const outcome = await bob.evaluate(async ({ a, b }) => {
+      const w = window as any;
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 180 } });
+      // publish() first: its offer is made while the subscribe request goes out.
+      const published = w.foci.publish({ ...b, stream });
+      const [sub] = await Promise.all([w.foci.subscribe(a), published]);
+      w.subs[JSON.stringify(a)] = { stream: sub.stream, tracks: sub.tracks, ended: [] };
+      const el = document.createElement('video');
+      el.autoplay = true;
+      el.srcObject = sub.stream;
+      document.body.append(el);
+      return sub.tracks.length;
+    }, { a, b });
+    expect(outcome).toBe(2);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await subscribe(alice, b);
+    await expectFlowing(alice, b);
+    await expectFlowing(bob, a);
+  });
+
   it('ends the subscriber\'s tracks when the publisher unpublishes', async () => {
     const [alice, bob] = await Promise.all([client(), client()]);
     const key = keyFor('alice');
