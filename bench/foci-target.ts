@@ -1,0 +1,107 @@
+// Foci as a benchmark target: `node src/main.ts` in its own process (so its
+// CPU time is its own, not the load's), loopback only, one worker by default,
+// optionally pinned to a core.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { BenchClient } from './client.ts';
+import type { LoadClient, SfuTarget } from './target.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Child pids of a process (the mediasoup workers of a focus). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export class FociTarget implements SfuTarget {
+  readonly name = 'foci' as const;
+  readonly #workers: number;
+  #child: ChildProcess | undefined;
+  #url: string | undefined;
+
+  constructor(options: { workers?: number } = {}) {
+    this.#workers = options.workers ?? 1;
+  }
+
+  get url(): string {
+    if (!this.#url) throw new Error('foci is not running');
+    return this.#url;
+  }
+
+  async start({ cpus }: { cpus?: string } = {}): Promise<void> {
+    const node = process.execPath;
+    const command = cpus ? 'taskset' : node;
+    const args = cpus ? ['-c', cpus, node, 'src/main.ts'] : ['src/main.ts'];
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        FOCI_LISTEN_HOST: '127.0.0.1',
+        FOCI_LISTEN_PORT: '0',
+        FOCI_MEDIA_LISTEN_IP: '127.0.0.1',
+        FOCI_MEDIA_PORT: '0',
+        FOCI_WORKERS: String(this.#workers),
+        FOCI_MAX_SESSIONS: '5000',
+        FOCI_MAX_CONSUMERS_PER_WORKER: '100000',
+        FOCI_LOG_LEVEL: process.env.FOCI_BENCH_LOG ?? 'info',
+        FOCI_DEMO: 'false',
+      },
+    });
+    this.#child = child;
+    // Never leave a focus behind if the bench itself dies.
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.off('exit', killOnExit));
+    this.#url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('foci did not start within 20 s')), 20_000);
+      child.once('exit', (code) => reject(new Error(`foci exited with ${code}`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        // main.ts logs {"msg":"foci is running","url":…} once listening.
+        if (!line.startsWith('{')) return;
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'foci is running' && entry.url) {
+            clearTimeout(timer);
+            resolve(entry.url);
+          }
+        } catch {
+          // not a log line
+        }
+      });
+    });
+  }
+
+  async connect(): Promise<LoadClient> {
+    return BenchClient.connect(this.url, { bindAddress: '127.0.0.1' });
+  }
+
+  pids(): number[] {
+    const pid = this.#child?.pid;
+    return pid ? [pid, ...this.mediaPids()] : [];
+  }
+
+  mediaPids(): number[] {
+    const pid = this.#child?.pid;
+    if (!pid) return [];
+    // Under taskset the node process is the child itself (taskset execs).
+    return childPids(pid);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+    this.#child = undefined;
+  }
+}

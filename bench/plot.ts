@@ -1,0 +1,101 @@
+// SVG plots of a run's results, drawn with Vega-Lite (no browser, no canvas).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Results } from './run.ts';
+import type { Row } from './scenarios.ts';
+
+/** Rows of every target for a scenario, each tagged with its SFU. */
+function rowsOf(results: Results, scenario: string): Row[] {
+  const out: Row[] = [];
+  for (const [sfu, data] of Object.entries(results.scenarios[scenario] ?? {})) {
+    if (Array.isArray(data)) for (const row of data) out.push({ sfu, ...row });
+  }
+  return out;
+}
+
+function lines(title: string, rows: Row[], x: string, xTitle: string, ys: [string, string][]): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    data: { values: rows },
+    hconcat: ys.map(([field, yTitle]) => ({
+      width: 300,
+      height: 220,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: x, type: 'quantitative', title: xTitle },
+        y: { field, type: 'quantitative', title: yTitle },
+        color: { field: 'sfu', type: 'nominal', title: 'SFU' },
+      },
+    })),
+  } as TopLevelSpec;
+}
+
+function bars(title: string, rows: Row[], group: string, fields: [string, string][]): TopLevelSpec {
+  const long = rows.flatMap((r) => fields.map(([field, label]) => ({ sfu: r.sfu, group: String(r[group] ?? ''), stat: label, value: Number(r[field]) })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    data: { values: long },
+    mark: 'bar',
+    encoding: {
+      column: { field: 'group', type: 'nominal', title: null },
+      x: { field: 'stat', type: 'nominal', title: null },
+      xOffset: { field: 'sfu' },
+      y: { field: 'value', type: 'quantitative', title: 'ms' },
+      color: { field: 'sfu', type: 'nominal', title: 'SFU' },
+    },
+  } as TopLevelSpec;
+}
+
+/** Writes one SVG per scenario that has figures; returns the paths. */
+export async function renderPlots(results: Results, dir: string): Promise<string[]> {
+  const subtitle = `${results.machine.cores} cores, ${results.profile} profile, ${results.startedAt.slice(0, 10)}`;
+  const specs: [string, TopLevelSpec][] = [];
+  const fanout = rowsOf(results, 'fanout');
+  if (fanout.length) {
+    specs.push(['fanout.svg', lines(`Fan-out: 1 publisher → N subscribers (${subtitle})`, fanout, 'subscribers', 'subscribers', [
+      ['forwardedPps', 'forwarded packets/s'],
+      ['sfuUsPerPacket', 'SFU CPU µs per forwarded packet'],
+      ['lossPct', 'loss %'],
+    ])]);
+  }
+  const calls = rowsOf(results, 'calls');
+  if (calls.length) {
+    specs.push(['calls.svg', lines(`Calls of 4 (${subtitle})`, calls, 'sessions', 'sessions', [
+      ['sfuCpuPct', 'SFU CPU %'],
+      ['lossPct', 'loss %'],
+    ])]);
+  }
+  const latency = rowsOf(results, 'latency');
+  if (latency.length) {
+    specs.push(['latency.svg', bars(`Send → receive delay through the SFU (${subtitle})`, latency.map((r) => ({ ...r, group: 'per packet' })), 'group', [
+      ['p50Ms', 'p50'],
+      ['p95Ms', 'p95'],
+      ['p99Ms', 'p99'],
+    ])]);
+  }
+  const session = rowsOf(results, 'session');
+  if (session.length) {
+    specs.push(['session.svg', bars(`Session path (${subtitle})`, session, 'step', [
+      ['p50Ms', 'p50'],
+      ['p95Ms', 'p95'],
+      ['p99Ms', 'p99'],
+    ])]);
+  }
+  const memory = rowsOf(results, 'memory');
+  if (memory.length) {
+    specs.push(['memory.svg', lines(`Media process memory (${subtitle})`, memory, 'videoConsumers', 'video consumers', [['mediaRssMiB', 'RSS MiB']])]);
+  }
+  const written: string[] = [];
+  for (const [file, spec] of specs) {
+    const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+    const path = join(dir, file);
+    writeFileSync(path, await view.toSVG());
+    view.finalize();
+    written.push(path);
+  }
+  return written;
+}

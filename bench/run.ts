@@ -1,0 +1,154 @@
+// `npm run bench`: runs the scenarios against Foci and Janus on the same load
+// in the same run, prints a table, and writes JSON and SVG plots.
+//
+//   npm run bench                               full profile, every scenario, both SFUs
+//   npm run bench -- --scenario fanout          one scenario (repeat or comma-separate)
+//   npm run bench -- --profile smoke            seconds, for CI (no figures asserted)
+//   npm run bench -- --targets foci             skip Janus
+//   npm run bench -- --out bench-results/mine   where results go (default bench-results/latest)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { cleanup } from 'node-datachannel';
+import { FociTarget } from './foci-target.ts';
+import { machineFacts } from './measure.ts';
+import { PROFILES, SCENARIOS, type Row, type ScenarioName } from './scenarios.ts';
+import type { SfuTarget } from './target.ts';
+import { renderPlots } from './plot.ts';
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', multiple: true },
+    profile: { type: 'string', default: 'full' },
+    targets: { type: 'string', default: 'foci,janus' },
+    out: { type: 'string', default: 'bench-results/latest' },
+    'max-minutes': { type: 'string', default: '60' },
+  },
+});
+
+const profile = PROFILES[values.profile as keyof typeof PROFILES];
+if (!profile) throw new Error(`unknown profile ${values.profile} (smoke or full)`);
+const scenarioNames = (values.scenario?.flatMap((s) => s.split(',')) ?? Object.keys(SCENARIOS)) as ScenarioName[];
+for (const name of scenarioNames) if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name}: ${Object.keys(SCENARIOS).join(', ')}`);
+const targetNames = values.targets!.split(',');
+
+// Every run is bounded: past this the process ends, whatever is running.
+const deadline = setTimeout(() => {
+  console.error(`bench: stopped after ${values['max-minutes']} minutes`);
+  process.exit(3);
+}, Number(values['max-minutes']) * 60_000);
+deadline.unref();
+
+const started = performance.now();
+const progress = (message: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
+
+// The SFU gets core 0 and the load gets the other cores, so neither steals the other's.
+const cores = os.cpus().length;
+const sfuCpus = cores > 1 ? '0' : undefined;
+if (cores > 1) {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', `1-${cores - 1}`, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    progress('taskset unavailable: SFU and load share cores');
+  }
+}
+
+async function makeTarget(name: string): Promise<SfuTarget | string> {
+  if (name === 'foci') return new FociTarget({ workers: 1 });
+  if (name === 'janus') {
+    try {
+      const { JanusTarget } = await import('./janus.ts');
+      return new JanusTarget();
+    } catch (error) {
+      return `Janus target unavailable: ${(error as Error).message}`;
+    }
+  }
+  return `unknown target ${name}`;
+}
+
+export interface Results {
+  profile: string;
+  startedAt: string;
+  machine: Record<string, string | number>;
+  sfuCpus: string | undefined;
+  notes: string[];
+  scenarios: Record<string, Record<string, Row[] | { skipped: string }>>;
+}
+
+const results: Results = {
+  profile: profile.name,
+  startedAt: new Date().toISOString(),
+  machine: machineFacts(),
+  sfuCpus,
+  notes: [
+    'Load clients: node-datachannel (libdatachannel) in one Node process, DTLS-SRTP over loopback, raw Opus/VP8-shaped RTP.',
+    'Clients send RTCP receiver reports and NACKs but no transport-cc feedback.',
+    'Latency is measured from a timestamp in each payload to its arrival in the client, so it includes the clients\' own send and receive paths.',
+  ],
+  scenarios: {},
+};
+
+for (const scenario of scenarioNames) {
+  results.scenarios[scenario] = {};
+  for (const name of targetNames) {
+    const target = await makeTarget(name);
+    if (typeof target === 'string') {
+      progress(`${scenario} on ${name}: skipped (${target})`);
+      results.scenarios[scenario][name] = { skipped: target };
+      continue;
+    }
+    progress(`${scenario} on ${name}: starting`);
+    try {
+      await target.start(sfuCpus ? { cpus: sfuCpus } : {});
+      results.scenarios[scenario][name] = await SCENARIOS[scenario](target, profile, (m) => progress(`${name} ${m}`));
+    } catch (error) {
+      progress(`${scenario} on ${name} failed: ${(error as Error).stack ?? error}`);
+      results.scenarios[scenario][name] = { skipped: `failed: ${(error as Error).message}` };
+    } finally {
+      await target.stop();
+    }
+  }
+}
+
+mkdirSync(values.out!, { recursive: true });
+writeFileSync(join(values.out!, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+const plots = await renderPlots(results, values.out!);
+printTable(results);
+console.log(`\nresults: ${join(values.out!, 'results.json')}${plots.length ? `\nplots:   ${plots.join(', ')}` : ''}`);
+cleanup();
+process.exit(0);
+
+function printTable(r: Results): void {
+  console.log(`\nFoci benchmark — profile ${r.profile}, ${r.machine.cores} cores (${r.machine.cpuModel}), SFU on CPU ${r.sfuCpus ?? 'any'}`);
+  console.log(`node ${r.machine.node}, mediasoup ${r.machine.mediasoup}, ${r.machine.janus}`);
+  for (const [scenario, byTarget] of Object.entries(r.scenarios)) {
+    console.log(`\n== ${scenario}`);
+    const rows: Row[] = [];
+    for (const [target, data] of Object.entries(byTarget)) {
+      if ('skipped' in data) rows.push({ sfu: target, note: data.skipped });
+      else for (const row of data) rows.push({ sfu: target, ...row });
+    }
+    console.table(rows);
+    const ratio = ratios(scenario, byTarget);
+    if (ratio) console.log(ratio);
+  }
+}
+
+/** The headline comparison of a scenario, where both SFUs produced figures. */
+function ratios(scenario: string, byTarget: Record<string, Row[] | { skipped: string }>): string | undefined {
+  const foci = byTarget.foci;
+  const janus = byTarget.janus;
+  if (!Array.isArray(foci) || !Array.isArray(janus) || !foci.length || !janus.length) return undefined;
+  const last = (rows: Row[], field: string) => Number(rows.filter((r) => Number(r.lossPct ?? 0) <= 1).at(-1)?.[field] ?? NaN);
+  switch (scenario) {
+    case 'fanout':
+      return `foci/janus: µs per forwarded packet ${(last(foci, 'sfuUsPerPacket') / last(janus, 'sfuUsPerPacket')).toFixed(2)}, max subscribers at <1% loss ${last(foci, 'subscribers')} vs ${last(janus, 'subscribers')}`;
+    case 'latency':
+      return `foci/janus p50 latency ${(Number(foci[0]!.p50Ms) / Number(janus[0]!.p50Ms)).toFixed(2)}`;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,26 @@
+// What a benchmark scenario drives: an SFU under test (Foci, or Janus for
+// comparison) and the load clients that speak its signaling. Scenarios only
+// see this interface, so the same load runs against both in one run.
+import type { Publication, StreamKey, Subscription, ReceivedPacket } from './client.ts';
+
+export type { Publication, StreamKey, Subscription, ReceivedPacket };
+
+/** One WebRTC endpoint of the load (one peer connection). */
+export interface LoadClient {
+  publish(key: StreamKey, media: { audio: boolean; video: boolean }): Promise<Publication>;
+  subscribe(key: StreamKey, options?: { onPacket?: (p: ReceivedPacket) => void }): Promise<Subscription>;
+  close(): void;
+}
+
+export interface SfuTarget {
+  readonly name: 'foci' | 'janus';
+  /** Starts the SFU on loopback, pinned to `cpus` when given (taskset list, e.g. "0"). */
+  start(options: { cpus?: string }): Promise<void>;
+  /** A connected client; for Foci this includes POST /createSession and the channel. */
+  connect(): Promise<LoadClient>;
+  /** Processes whose CPU time and memory are the SFU's (Foci: main + workers; Janus: janus). */
+  pids(): number[];
+  /** Worker processes only (memory per consumer is read from these). */
+  mediaPids(): number[];
+  stop(): Promise<void>;
+}
