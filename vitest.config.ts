@@ -6,9 +6,13 @@ export default defineConfig({
   // public/ holds the browser client served by the focus, not Vite assets.
   publicDir: false,
   test: {
+    // One file at a time: the e2e and bench files each load both cores.
+    fileParallelism: false,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 30_000 } },
+      // The benchmark harness in its smoke profile (spawns its own focus and Janus).
+      { test: { name: 'bench', include: ['test/bench/**/*.test.ts'], testTimeout: 330_000 } },
       {
         test: {
           name: 'e2e',

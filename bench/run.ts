@@ -116,6 +116,7 @@ for (const scenario of scenarioNames) {
 mkdirSync(values.out!, { recursive: true });
 writeFileSync(join(values.out!, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 const plots = await renderPlots(results, values.out!);
+writeFileSync(join(values.out!, 'summary.md'), markdown(results));
 printTable(results);
 console.log(`\nresults: ${join(values.out!, 'results.json')}${plots.length ? `\nplots:   ${plots.join(', ')}` : ''}`);
 cleanup();
@@ -135,6 +136,30 @@ function printTable(r: Results): void {
     const ratio = ratios(scenario, byTarget);
     if (ratio) console.log(ratio);
   }
+}
+
+/** The results as Markdown tables (docs/performance.md is built from this). */
+function markdown(r: Results): string {
+  const lines = [
+    `Profile \`${r.profile}\`, ${r.startedAt}. Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB, kernel ${r.machine.kernel}; SFU pinned to CPU ${r.sfuCpus ?? 'any'}, load on the others.`,
+    `Versions: Node ${r.machine.node}, mediasoup ${r.machine.mediasoup}, node-datachannel ${r.machine.nodeDatachannel}, ${r.machine.janus}.`,
+    '',
+    ...r.notes.map((n) => `- ${n}`),
+  ];
+  for (const [scenario, byTarget] of Object.entries(r.scenarios)) {
+    lines.push('', `### ${scenario}`, '');
+    const rows: Row[] = [];
+    for (const [target, data] of Object.entries(byTarget)) {
+      if ('skipped' in data) rows.push({ sfu: target, note: data.skipped });
+      else for (const row of data) rows.push({ sfu: target, ...row });
+    }
+    const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+    lines.push(`| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`);
+    for (const row of rows) lines.push(`| ${columns.map((c) => String(row[c] ?? '')).join(' | ')} |`);
+    const ratio = ratios(scenario, byTarget);
+    if (ratio) lines.push('', ratio);
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** The headline comparison of a scenario, where both SFUs produced figures. */

@@ -9,6 +9,9 @@ const foci = await startFoci(config, log);
 log.info({ url: foci.url, workers: config.workers, mediaPort: config.mediaPort }, 'foci is running');
 if (config.demo) console.log(`\nFoci is running. Open ${foci.url}/ in two browser tabs to try a call.\n`);
 
+// One session's stray failure must not end every call on this focus.
+process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'shutting down');

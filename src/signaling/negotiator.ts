@@ -63,6 +63,9 @@ export class Negotiator {
       }, this.#timeoutMs);
       this.#pending = { id, event, resolve, reject, timer };
     });
+    // The answer can settle (close, timeout) while send() is still running,
+    // before the caller awaits it: mark it handled so that is not a crash.
+    answer.catch(() => undefined);
     this.#offersSent++;
     try {
       await send();

@@ -73,4 +73,15 @@ describe('Negotiator', () => {
     expect(await pending).toBe('session_closed');
     expect(await code(n.run(async () => 'late'))).toBe('session_closed');
   });
+
+  it('survives the session closing while an offer is still being sent', async () => {
+    const n = new Negotiator(1000);
+    let finishSend!: () => void;
+    const pending = code(n.run(() => n.offer('negotiate', 'n5', () => new Promise<void>((r) => (finishSend = r)))));
+    await new Promise((r) => setTimeout(r, 0));
+    n.close(); // rejects the answer before offer() has returned it to anyone
+    await new Promise((r) => setTimeout(r, 10));
+    finishSend();
+    expect(await pending).toBe('session_closed');
+  });
 });

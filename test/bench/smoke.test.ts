@@ -1,0 +1,35 @@
+// The benchmark harness runs end to end in its smoke profile, so it cannot rot.
+// No timing is asserted here: figures come from `npm run bench`.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const SCENARIOS = ['fanout', 'calls', 'latency', 'session', 'memory'];
+
+describe('npm run bench (smoke profile)', () => {
+  it('runs every scenario on Foci and Janus and writes results and plots', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'foci-bench-'));
+    const { stdout } = await run(process.execPath, ['bench/run.ts', '--profile', 'smoke', '--out', out, '--max-minutes', '4'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      timeout: 300_000,
+    });
+    expect(stdout).toContain('== fanout');
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.machine.mediasoup).toBe('3.27.1');
+    for (const scenario of SCENARIOS) {
+      const foci = results.scenarios[scenario].foci;
+      expect(Array.isArray(foci), `${scenario} on foci: ${JSON.stringify(foci)}`).toBe(true);
+      expect(foci.length).toBeGreaterThan(0);
+      // Janus either produced figures or says why not; it is never silently absent.
+      const janus = results.scenarios[scenario].janus;
+      expect(Array.isArray(janus) || typeof janus?.skipped === 'string').toBe(true);
+      expect(existsSync(join(out, `${scenario}.svg`))).toBe(true);
+    }
+    // Media really flowed through Foci in the fan-out.
+    expect(results.scenarios.fanout.foci[0].forwardedPps).toBeGreaterThan(0);
+  });
+});
