@@ -76,6 +76,6 @@ export function machineFacts(): Record<string, string | number> {
     node: process.version,
     mediasoup: pkg('mediasoup'),
     nodeDatachannel: pkg('node-datachannel'),
-    janus: version('janus', ['--version']),
+    janus: version('janus', ['--help']),
   };
 }

@@ -94,4 +94,6 @@ fi
 
 # --- test tools --------------------------------------------------------------------
 apt_install chromium
+# The benchmark smoke test compares with Janus, as `npm run bench` does.
+bash "$root/scripts/setup-bench.sh"
 exit 0
