@@ -588,6 +588,18 @@ export class JanusClient implements LoadClient {
    * reported it up (`webrtcup`): media flows from then on.
    */
   async subscribe(key: StreamKey, options: { onPacket?: (p: ReceivedPacket) => void } = {}): Promise<Subscription> {
+    // Janus answers "No such feed" (428) until a new publisher's media is up; under load that takes a while.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#subscribeOnce(key, options);
+      } catch (error) {
+        if (attempt >= 50 || !/videoroom_428/.test((error as Error).message)) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  async #subscribeOnce(key: StreamKey, options: { onPacket?: (p: ReceivedPacket) => void }): Promise<Subscription> {
     if (this.#closed) throw new BenchError('session_closed', 'client closed');
     const feed = await this.#target.feed(key);
     let subscriber = this.#subscribers.get(feed.room);

@@ -120,16 +120,20 @@ interface Window {
   received: number;
   expected: number;
   sfuCpuUs: number;
+  /** The part of sfuCpuUs spent in media processes (Foci: the workers, not Node's main thread). */
+  mediaCpuUs: number;
   loadCpuUs: number;
 }
 
 async function measureWindow(target: SfuTarget, seconds: number, sent: () => number, got: () => number, fanout: () => number): Promise<Window> {
   const pids = target.pids();
-  const start = { sent: sent(), got: got(), cpu: cpuMicros(pids), load: process.cpuUsage(), t: performance.now() };
+  const mediaPids = target.mediaPids();
+  const start = { sent: sent(), got: got(), cpu: cpuMicros(pids), media: cpuMicros(mediaPids), load: process.cpuUsage(), t: performance.now() };
   await sleep(seconds * 1000);
   // Let packets in flight arrive before reading what was received.
   const sentInWindow = sent() - start.sent;
   const cpu = cpuMicros(pids) - start.cpu;
+  const media = cpuMicros(mediaPids) - start.media;
   const load = process.cpuUsage(start.load);
   await sleep(200);
   return {
@@ -138,6 +142,7 @@ async function measureWindow(target: SfuTarget, seconds: number, sent: () => num
     received: got() - start.got,
     expected: sentInWindow * fanout(),
     sfuCpuUs: cpu,
+    mediaCpuUs: media,
     loadCpuUs: load.user + load.system,
   };
 }
@@ -147,6 +152,7 @@ interface WindowFigures {
   lossPct: number;
   sfuCpuPct: number;
   sfuUsPerPacket: number;
+  mediaCpuPct: number;
   loadCpuPct: number;
 }
 
@@ -157,6 +163,7 @@ function windowRow(w: Window): WindowFigures {
     lossPct: +(loss * 100).toFixed(3),
     sfuCpuPct: +((w.sfuCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
     sfuUsPerPacket: w.received > 0 ? +(w.sfuCpuUs / w.received).toFixed(2) : 0,
+    mediaCpuPct: +((w.mediaCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
     loadCpuPct: +((w.loadCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
   };
 }
