@@ -80,6 +80,20 @@ export interface RecvTrack {
   rtxPackets: number;
 }
 
+/** Counts one packet that arrived on a received track (RTX apart) and hands it to the subscription's listener. */
+export function countReceivedRtp(packet: Buffer, rx: RecvTrack, subscription: Subscription): void {
+  if (packet.length < 12) return;
+  if (packet[1]! >= 192 && packet[1]! <= 223) return; // stray RTCP
+  const ssrc = packet.readUInt32BE(8);
+  if (ssrc === rx.rtxSsrc) {
+    rx.rtxPackets++;
+  } else {
+    rx.packets++;
+    rx.bytes += packet.length;
+  }
+  subscription.onPacket?.({ mid: rx.mid, ssrc, seq: packet.readUInt16BE(2), timestamp: packet.readUInt32BE(4), payloadType: packet[1]! & 0x7f, size: packet.length, at: performance.now(), packet });
+}
+
 export interface Subscription {
   key: StreamKey;
   streamId: string;
@@ -333,18 +347,7 @@ export class BenchClient {
     track.setMediaHandler(new RtcpReceivingSession());
     track.onMessage((packet) => {
       const receiver = this.#receivers.get(mid);
-      if (!receiver || packet.length < 12) return;
-      const pt = packet[1]! & 0x7f;
-      if (packet[1]! >= 192 && packet[1]! <= 223) return; // stray RTCP
-      const ssrc = packet.readUInt32BE(8);
-      const { track: rx, subscription } = receiver;
-      if (ssrc === rx.rtxSsrc) {
-        rx.rtxPackets++;
-      } else {
-        rx.packets++;
-        rx.bytes += packet.length;
-      }
-      subscription.onPacket?.({ mid, ssrc, seq: packet.readUInt16BE(2), timestamp: packet.readUInt32BE(4), payloadType: pt, size: packet.length, at: performance.now(), packet });
+      if (receiver) countReceivedRtp(packet, receiver.track, receiver.subscription);
     });
   }
 

@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { Audio, PeerConnection, RtcpNackResponder, RtcpReceivingSession, RtcpSrReporter, RtpPacketizationConfig, Video } from 'node-datachannel';
 import type { Track } from 'node-datachannel';
 import sdpTransform from 'sdp-transform';
-import { BenchError, OPUS_PT, VP8_PT, type Publication, type ReceivedPacket, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
+import { BenchError, countReceivedRtp, OPUS_PT, VP8_PT, type Publication, type ReceivedPacket, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
 import { DEFAULT_RTP_PORT_RANGE, ensureLoopbackShim, findJanusLibDir, writeJanusConfig } from './janus-config.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
@@ -812,18 +812,7 @@ class SubscriberHandle {
     track.setMediaHandler(new RtcpReceivingSession());
     track.onMessage((packet) => {
       const receiver = this.#receivers.get(mid);
-      if (!receiver || packet.length < 12) return;
-      if (packet[1]! >= 192 && packet[1]! <= 223) return; // stray RTCP
-      const pt = packet[1]! & 0x7f;
-      const ssrc = packet.readUInt32BE(8);
-      const { track: rx, subscription } = receiver;
-      if (ssrc === rx.rtxSsrc) {
-        rx.rtxPackets++;
-      } else {
-        rx.packets++;
-        rx.bytes += packet.length;
-      }
-      subscription.onPacket?.({ mid, ssrc, seq: packet.readUInt16BE(2), timestamp: packet.readUInt32BE(4), payloadType: pt, size: packet.length, at: performance.now(), packet });
+      if (receiver) countReceivedRtp(packet, receiver.track, receiver.subscription);
     });
   }
 

@@ -1,7 +1,7 @@
 // Reading the machine: process CPU time and memory from /proc, percentiles,
 // and the facts recorded with every result.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 
 const CLK_TCK = (() => {
@@ -78,4 +78,50 @@ export function machineFacts(): Record<string, string | number> {
     nodeDatachannel: pkg('node-datachannel'),
     janus: version('janus', ['--help']),
   };
+}
+
+/** Socket inodes the processes hold open. */
+function socketInodes(pids: number[]): Set<string> {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // the process is gone
+    }
+    for (const fd of fds) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match) inodes.add(match[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Datagrams the kernel dropped at the processes' UDP sockets because their
+ * receive buffers were full (the `drops` column of /proc/net/udp{,6}). Tells
+ * whether loss happened at the SFU's door, at the load's, or neither.
+ */
+export function udpDrops(pids: number[]): number {
+  const inodes = socketInodes(pids);
+  let drops = 0;
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // … uid timeout inode ref pointer drops
+      if (fields.length >= 13 && inodes.has(fields[9]!)) drops += Number(fields[12]);
+    }
+  }
+  return drops;
 }

@@ -4,7 +4,7 @@
 //   npm run bench                               full profile, every scenario, both SFUs
 //   npm run bench -- --scenario fanout          one scenario (repeat or comma-separate)
 //   npm run bench -- --profile smoke            seconds, for CI (no figures asserted)
-//   npm run bench -- --targets foci             skip Janus
+//   npm run bench -- --targets foci             skip Janus and the bare mediasoup floor
 //   npm run bench -- --out bench-results/mine   where results go (default bench-results/latest)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ const { values } = parseArgs({
   options: {
     scenario: { type: 'string', multiple: true },
     profile: { type: 'string', default: 'full' },
-    targets: { type: 'string', default: 'foci,janus' },
+    targets: { type: 'string', default: 'foci,janus,mediasoup' },
     out: { type: 'string', default: 'bench-results/latest' },
     'max-minutes': { type: 'string', default: '60' },
   },
@@ -66,6 +66,10 @@ async function makeTarget(name: string): Promise<SfuTarget | string> {
       return `Janus target unavailable: ${(error as Error).message}`;
     }
   }
+  if (name === 'mediasoup') {
+    const { BareMediasoupTarget } = await import('./bare-mediasoup.ts');
+    return new BareMediasoupTarget();
+  }
   return `unknown target ${name}`;
 }
 
@@ -86,6 +90,8 @@ const results: Results = {
   notes: [
     'Load clients: node-datachannel (libdatachannel) in one Node process, DTLS-SRTP over loopback, raw Opus/VP8-shaped RTP.',
     'Clients send RTCP receiver reports and NACKs but no transport-cc feedback.',
+    'mediasoup: the same worker build and router codecs driven directly over plain RTP (no ICE, DTLS-SRTP or signaling), fed by plain UDP sockets: the floor under Foci.',
+    'sfuDrops/loadDrops: datagrams the kernel dropped at full receive buffers of the SFU\'s sockets and of the load\'s, in the window.',
     'Latency is measured from a timestamp in each payload to its arrival in the client, so it includes the clients\' own send and receive paths.',
   ],
   scenarios: {},
@@ -98,6 +104,12 @@ for (const scenario of scenarioNames) {
     if (typeof target === 'string') {
       progress(`${scenario} on ${name}: skipped (${target})`);
       results.scenarios[scenario][name] = { skipped: target };
+      continue;
+    }
+    const unsupported = target.unsupported?.[scenario];
+    if (unsupported) {
+      progress(`${scenario} on ${name}: not run (${unsupported})`);
+      results.scenarios[scenario][name] = { skipped: unsupported };
       continue;
     }
     progress(`${scenario} on ${name}: starting`);
@@ -127,15 +139,21 @@ function printTable(r: Results): void {
   console.log(`node ${r.machine.node}, mediasoup ${r.machine.mediasoup}, ${r.machine.janus}`);
   for (const [scenario, byTarget] of Object.entries(r.scenarios)) {
     console.log(`\n== ${scenario}`);
-    const rows: Row[] = [];
-    for (const [target, data] of Object.entries(byTarget)) {
-      if ('skipped' in data) rows.push({ sfu: target, note: data.skipped });
-      else for (const row of data) rows.push({ sfu: target, ...row });
-    }
+    const rows = tableRows(byTarget);
     console.table(rows);
     const ratio = ratios(scenario, byTarget);
     if (ratio) console.log(ratio);
   }
+}
+
+/** One table of a scenario: every target's rows, tagged with it, or the reason it has none. */
+function tableRows(byTarget: Record<string, Row[] | { skipped: string }>): Row[] {
+  const rows: Row[] = [];
+  for (const [target, data] of Object.entries(byTarget)) {
+    if ('skipped' in data) rows.push({ sfu: target, note: data.skipped });
+    else for (const row of data) rows.push({ sfu: target, ...row });
+  }
+  return rows;
 }
 
 /** The results as Markdown tables (docs/performance.md is built from this). */
@@ -148,11 +166,7 @@ function markdown(r: Results): string {
   ];
   for (const [scenario, byTarget] of Object.entries(r.scenarios)) {
     lines.push('', `### ${scenario}`, '');
-    const rows: Row[] = [];
-    for (const [target, data] of Object.entries(byTarget)) {
-      if ('skipped' in data) rows.push({ sfu: target, note: data.skipped });
-      else for (const row of data) rows.push({ sfu: target, ...row });
-    }
+    const rows = tableRows(byTarget);
     const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
     lines.push(`| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`);
     for (const row of rows) lines.push(`| ${columns.map((c) => String(row[c] ?? '')).join(' | ')} |`);
@@ -162,18 +176,30 @@ function markdown(r: Results): string {
   return lines.join('\n') + '\n';
 }
 
-/** The headline comparison of a scenario, where both SFUs produced figures. */
+/** The headline comparisons of a scenario: Foci against each peer that produced figures. */
 function ratios(scenario: string, byTarget: Record<string, Row[] | { skipped: string }>): string | undefined {
   const foci = byTarget.foci;
-  const janus = byTarget.janus;
-  if (!Array.isArray(foci) || !Array.isArray(janus) || !foci.length || !janus.length) return undefined;
+  if (!Array.isArray(foci) || !foci.length) return undefined;
+  // The last step still under the loss limit.
   const last = (rows: Row[], field: string) => Number(rows.filter((r) => Number(r.lossPct ?? 0) <= 1).at(-1)?.[field] ?? NaN);
-  switch (scenario) {
-    case 'fanout':
-      return `foci/janus: µs per forwarded packet ${(last(foci, 'sfuUsPerPacket') / last(janus, 'sfuUsPerPacket')).toFixed(2)}, max subscribers at <1% loss ${last(foci, 'subscribers')} vs ${last(janus, 'subscribers')}`;
-    case 'latency':
-      return `foci/janus p50 latency ${(Number(foci[0]!.p50Ms) / Number(janus[0]!.p50Ms)).toFixed(2)}`;
-    default:
-      return undefined;
+  const lines: string[] = [];
+  for (const peer of ['janus', 'mediasoup']) {
+    const other = byTarget[peer];
+    if (!Array.isArray(other) || !other.length) continue;
+    switch (scenario) {
+      case 'fanout':
+        lines.push(`foci/${peer}: µs per forwarded packet ${(last(foci, 'sfuUsPerPacket') / last(other, 'sfuUsPerPacket')).toFixed(2)}, max subscribers at <1% loss ${last(foci, 'subscribers')} vs ${last(other, 'subscribers')}`);
+        break;
+      case 'calls':
+        lines.push(`foci/${peer}: max calls of 4 at <1% loss ${last(foci, 'calls')} vs ${last(other, 'calls')}, µs per forwarded packet there ${(last(foci, 'sfuUsPerPacket') / last(other, 'sfuUsPerPacket')).toFixed(2)}`);
+        break;
+      case 'latency':
+        lines.push(`foci/${peer}: p50 latency ${(Number(foci[0]!.p50Ms) / Number(other[0]!.p50Ms)).toFixed(2)}`);
+        break;
+      case 'memory':
+        lines.push(`foci/${peer}: MiB per video consumer ${(Number(foci[0]!.miBPerConsumer) / Number(other[0]!.miBPerConsumer)).toFixed(2)}`);
+        break;
+    }
   }
+  return lines.length ? lines.join('\n') : undefined;
 }

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Publication, SendTrack } from './client.ts';
 import { readProbe, sendMedia } from './media.ts';
-import { cpuMicros, rssBytes, summarize } from './measure.ts';
+import { cpuMicros, rssBytes, summarize, udpDrops } from './measure.ts';
 import type { LoadClient, SfuTarget, StreamKey, Subscription } from './target.ts';
 
 export interface Profile {
@@ -123,18 +123,33 @@ interface Window {
   /** The part of sfuCpuUs spent in media processes (Foci: the workers, not Node's main thread). */
   mediaCpuUs: number;
   loadCpuUs: number;
+  /** Datagrams dropped at full receive buffers: the SFU's sockets, and the load's. */
+  sfuDrops: number;
+  loadDrops: number;
 }
 
 async function measureWindow(target: SfuTarget, seconds: number, sent: () => number, got: () => number, fanout: () => number): Promise<Window> {
   const pids = target.pids();
   const mediaPids = target.mediaPids();
-  const start = { sent: sent(), got: got(), cpu: cpuMicros(pids), media: cpuMicros(mediaPids), load: process.cpuUsage(), t: performance.now() };
+  const loadPids = [process.pid];
+  const start = {
+    sent: sent(),
+    got: got(),
+    cpu: cpuMicros(pids),
+    media: cpuMicros(mediaPids),
+    load: process.cpuUsage(),
+    sfuDrops: udpDrops(pids),
+    loadDrops: udpDrops(loadPids),
+    t: performance.now(),
+  };
   await sleep(seconds * 1000);
   // Let packets in flight arrive before reading what was received.
   const sentInWindow = sent() - start.sent;
   const cpu = cpuMicros(pids) - start.cpu;
   const media = cpuMicros(mediaPids) - start.media;
   const load = process.cpuUsage(start.load);
+  const sfuDrops = udpDrops(pids) - start.sfuDrops;
+  const loadDrops = udpDrops(loadPids) - start.loadDrops;
   await sleep(200);
   return {
     seconds: (performance.now() - start.t) / 1000,
@@ -144,6 +159,8 @@ async function measureWindow(target: SfuTarget, seconds: number, sent: () => num
     sfuCpuUs: cpu,
     mediaCpuUs: media,
     loadCpuUs: load.user + load.system,
+    sfuDrops,
+    loadDrops,
   };
 }
 
@@ -154,6 +171,8 @@ interface WindowFigures {
   sfuUsPerPacket: number;
   mediaCpuPct: number;
   loadCpuPct: number;
+  sfuDrops: number;
+  loadDrops: number;
 }
 
 function windowRow(w: Window): WindowFigures {
@@ -165,6 +184,8 @@ function windowRow(w: Window): WindowFigures {
     sfuUsPerPacket: w.received > 0 ? +(w.sfuCpuUs / w.received).toFixed(2) : 0,
     mediaCpuPct: +((w.mediaCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
     loadCpuPct: +((w.loadCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
+    sfuDrops: w.sfuDrops,
+    loadDrops: w.loadDrops,
   };
 }
 

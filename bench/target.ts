@@ -1,6 +1,7 @@
-// What a benchmark scenario drives: an SFU under test (Foci, or Janus for
-// comparison) and the load clients that speak its signaling. Scenarios only
-// see this interface, so the same load runs against both in one run.
+// What a benchmark scenario drives: an SFU under test (Foci, or for comparison
+// Janus and a bare mediasoup worker) and the load clients that speak its
+// signaling. Scenarios only see this interface, so the same load runs against
+// each of them in one run.
 import type { Publication, StreamKey, Subscription, ReceivedPacket } from './client.ts';
 
 export type { Publication, StreamKey, Subscription, ReceivedPacket };
@@ -13,9 +14,11 @@ export interface LoadClient {
 }
 
 export interface SfuTarget {
-  readonly name: 'foci' | 'janus';
+  readonly name: 'foci' | 'janus' | 'mediasoup';
   /** Starts the SFU on loopback, pinned to `cpus` when given (taskset list, e.g. "0"). */
   start(options: { cpus?: string }): Promise<void>;
+  /** Scenarios this target cannot run, with the reason printed in their place. */
+  readonly unsupported?: Readonly<Record<string, string>>;
   /** A connected client; for Foci this includes POST /createSession and the channel. */
   connect(): Promise<LoadClient>;
   /** Processes whose CPU time and memory are the SFU's (Foci: main + workers; Janus: janus). */

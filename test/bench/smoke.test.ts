@@ -11,7 +11,7 @@ const run = promisify(execFile);
 const SCENARIOS = ['fanout', 'calls', 'latency', 'session', 'memory'];
 
 describe('npm run bench (smoke profile)', () => {
-  it('runs every scenario on Foci and Janus and writes results and plots', async () => {
+  it('runs every scenario on Foci, Janus and bare mediasoup and writes results and plots', async () => {
     const out = mkdtempSync(join(tmpdir(), 'foci-bench-'));
     const { stdout } = await run(process.execPath, ['bench/run.ts', '--profile', 'smoke', '--out', out, '--max-minutes', '4'], {
       cwd: new URL('../..', import.meta.url).pathname,
@@ -24,12 +24,15 @@ describe('npm run bench (smoke profile)', () => {
       const foci = results.scenarios[scenario].foci;
       expect(Array.isArray(foci), `${scenario} on foci: ${JSON.stringify(foci)}`).toBe(true);
       expect(foci.length).toBeGreaterThan(0);
-      // Janus either produced figures or says why not; it is never silently absent.
-      const janus = results.scenarios[scenario].janus;
-      expect(Array.isArray(janus) || typeof janus?.skipped === 'string').toBe(true);
+      // The peers either produced figures or say why not; they are never silently absent.
+      for (const peer of ['janus', 'mediasoup']) {
+        const figures = results.scenarios[scenario][peer];
+        expect(Array.isArray(figures) || typeof figures?.skipped === 'string', `${scenario} on ${peer}`).toBe(true);
+      }
       expect(existsSync(join(out, `${scenario}.svg`))).toBe(true);
     }
-    // Media really flowed through Foci in the fan-out.
+    // Media really flowed through Foci and the bare worker in the fan-out.
     expect(results.scenarios.fanout.foci[0].forwardedPps).toBeGreaterThan(0);
+    expect(results.scenarios.fanout.mediasoup[0].forwardedPps).toBeGreaterThan(0);
   });
 });

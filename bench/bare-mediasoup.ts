@@ -1,0 +1,205 @@
+// "mediasoup" as a benchmark target: bench/bare-mediasoup-server.ts in its own
+// process, fed and drained over plain UDP sockets. Foci's figures against
+// these, in the same run, say what our WebRTC path (ICE, DTLS-SRTP) and
+// signaling cost on top of the worker itself. Only the forwarding scenarios
+// make sense here; the session path has no equivalent and is skipped.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { BenchError, countReceivedRtp, type Publication, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
+import { childPids } from './foci-target.ts';
+import type { LoadClient, SfuTarget } from './target.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const keyOf = (key: StreamKey) => `${key.callId}|${key.deviceId}|${key.purpose}`;
+
+interface Produced {
+  transportId: string;
+  port: number;
+  producers: { kind: 'audio' | 'video'; producerId: string; payloadType: number }[];
+}
+interface Consumed {
+  transportId: string;
+  tracks: { kind: 'audio' | 'video'; ssrc: number; rtxSsrc?: number; mid: string }[];
+}
+
+export class BareMediasoupTarget implements SfuTarget {
+  readonly name = 'mediasoup' as const;
+  readonly unsupported = { session: 'no signaling or WebRTC handshake on a bare worker, so no session path to time' };
+  #child: ChildProcess | undefined;
+  #workerPid = 0;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  readonly #streams = new Map<string, string[]>();
+
+  async start({ cpus }: { cpus?: string } = {}): Promise<void> {
+    const script = 'bench/bare-mediasoup-server.ts';
+    const child = cpus ? spawn('taskset', ['-c', cpus, process.execPath, script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(process.execPath, [script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#child = child;
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => {
+      process.off('exit', killOnExit);
+      for (const p of this.#pending.values()) p.reject(new BenchError('session_closed', 'bare mediasoup exited'));
+      this.#pending.clear();
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bare mediasoup did not start within 20 s')), 20_000);
+      child.once('exit', (code) => reject(new Error(`bare mediasoup exited with ${code}`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const message = JSON.parse(line) as { ready?: boolean; workerPid?: number; id?: number; result?: unknown; error?: string };
+        if (message.ready) {
+          this.#workerPid = message.workerPid!;
+          clearTimeout(timer);
+          resolve();
+          return;
+        }
+        const pending = this.#pending.get(message.id!);
+        this.#pending.delete(message.id!);
+        if (message.error !== undefined) pending?.reject(new BenchError('request_failed', message.error));
+        else pending?.resolve(message.result);
+      });
+    });
+    await ready;
+  }
+
+  request<T>(method: string, params: Record<string, unknown>): Promise<T> {
+    const child = this.#child;
+    if (!child?.stdin || child.exitCode !== null) return Promise.reject(new BenchError('session_closed', 'bare mediasoup is not running'));
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.stdin!.write(JSON.stringify({ id, method, params }) + '\n');
+    });
+  }
+
+  /** Producer ids of a published stream, for subscribers in the same bench process. */
+  published(key: StreamKey, producerIds: string[]): void {
+    this.#streams.set(keyOf(key), producerIds);
+  }
+
+  producerIds(key: StreamKey): string[] {
+    const ids = this.#streams.get(keyOf(key));
+    if (!ids) throw new BenchError('stream_not_found', `no stream ${keyOf(key)}`);
+    return ids;
+  }
+
+  async connect(): Promise<LoadClient> {
+    return new BareClient(this);
+  }
+
+  pids(): number[] {
+    const pid = this.#child?.pid;
+    return pid ? [pid, ...childPids(pid)] : [];
+  }
+
+  mediaPids(): number[] {
+    return this.#workerPid ? [this.#workerPid] : [];
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.stdin?.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+    this.#child = undefined;
+    this.#streams.clear();
+  }
+}
+
+/** True if an RTCP compound packet holds a PLI or FIR (what mediasoup sends when a consumer needs a key frame). */
+function asksForKeyframe(packet: Buffer): boolean {
+  for (let offset = 0; offset + 4 <= packet.length; offset += 4 * (packet.readUInt16BE(offset + 2) + 1)) {
+    const type = packet[offset + 1]!;
+    const format = packet[offset]! & 0x1f;
+    if (type === 206 && (format === 1 || format === 4)) return true;
+  }
+  return false;
+}
+
+const isRtcp = (packet: Buffer) => packet.length >= 2 && packet[1]! >= 192 && packet[1]! <= 223;
+
+/** A load endpoint over plain UDP: one socket per publish or subscribe, as one WebRTC transport would be. */
+class BareClient implements LoadClient {
+  readonly #target: BareMediasoupTarget;
+  readonly #sockets: Socket[] = [];
+  readonly #transports: string[] = [];
+  #closed = false;
+
+  constructor(target: BareMediasoupTarget) {
+    this.#target = target;
+  }
+
+  async #socket(): Promise<Socket> {
+    if (this.#closed) throw new BenchError('session_closed', 'client closed');
+    const socket = createSocket('udp4');
+    socket.on('error', () => undefined); // a send after close; the counters tell
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    this.#sockets.push(socket);
+    return socket;
+  }
+
+  async publish(key: StreamKey, media: { audio: boolean; video: boolean }): Promise<Publication> {
+    const socket = await this.#socket();
+    const audioSsrc = media.audio ? randomInt(1, 2 ** 32) : undefined;
+    const videoSsrc = media.video ? randomInt(1, 2 ** 32) : undefined;
+    const produced = await this.#target.request<Produced>('produce', { audioSsrc, videoSsrc });
+    this.#transports.push(produced.transportId);
+    const publication: Publication = { key };
+    for (const { kind, payloadType } of produced.producers) {
+      const track: SendTrack = {
+        kind,
+        mid: kind === 'audio' ? '0' : '1',
+        ssrc: (kind === 'audio' ? audioSsrc : videoSsrc)!,
+        payloadType,
+        clockRate: kind === 'audio' ? 48000 : 90000,
+        send: (packet) => {
+          if (this.#closed) return false;
+          socket.send(packet, produced.port, '127.0.0.1');
+          return true;
+        },
+        onKeyframeRequest: undefined,
+      };
+      publication[kind] = track;
+    }
+    socket.on('message', (packet) => {
+      if (isRtcp(packet) && asksForKeyframe(packet)) publication.video?.onKeyframeRequest?.();
+    });
+    this.#target.published(key, produced.producers.map((p) => p.producerId));
+    return publication;
+  }
+
+  async subscribe(key: StreamKey, options: { onPacket?: Subscription['onPacket'] } = {}): Promise<Subscription> {
+    const producerIds = this.#target.producerIds(key);
+    const socket = await this.#socket();
+    const consumed = await this.#target.request<Consumed>('consume', { producerIds, port: socket.address().port });
+    this.#transports.push(consumed.transportId);
+    const tracks: RecvTrack[] = consumed.tracks.map((t) => ({ mid: t.mid, kind: t.kind, ssrc: t.ssrc, rtxSsrc: t.rtxSsrc, packets: 0, bytes: 0, rtxPackets: 0 }));
+    const subscription: Subscription = { key, streamId: consumed.transportId, mids: tracks.map((t) => t.mid), tracks, onPacket: options.onPacket };
+    const bySsrc = new Map<number, RecvTrack>();
+    for (const t of tracks) {
+      bySsrc.set(t.ssrc, t);
+      if (t.rtxSsrc !== undefined) bySsrc.set(t.rtxSsrc, t);
+    }
+    socket.on('message', (packet) => {
+      if (packet.length < 12 || isRtcp(packet)) return;
+      const track = bySsrc.get(packet.readUInt32BE(8));
+      if (track) countReceivedRtp(packet, track, subscription);
+    });
+    return subscription;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const socket of this.#sockets) socket.close();
+    for (const transportId of this.#transports) this.#target.request('close', { transportId }).catch(() => undefined);
+  }
+}
