@@ -94,6 +94,14 @@ export class FociTarget implements SfuTarget {
     return childPids(pid);
   }
 
+  /** From /metrics: foci_sessions_closed_total by reason. */
+  async closedSessions(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const closed: Record<string, number> = {};
+    for (const match of text.matchAll(/^foci_sessions_closed_total\{reason="([^"]+)"\} (\d+)/gm)) closed[match[1]!] = Number(match[2]);
+    return closed;
+  }
+
   async stop(): Promise<void> {
     const child = this.#child;
     if (!child || child.exitCode !== null) return;

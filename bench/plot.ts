@@ -10,7 +10,8 @@ import type { Row } from './scenarios.ts';
 function rowsOf(results: Results, scenario: string): Row[] {
   const out: Row[] = [];
   for (const [sfu, data] of Object.entries(results.scenarios[scenario] ?? {})) {
-    if (Array.isArray(data)) for (const row of data) out.push({ sfu, ...row });
+    // A step that failed has a note and no figures to draw.
+    if (Array.isArray(data)) for (const row of data) if (!('note' in row)) out.push({ sfu, ...row });
   }
   return out;
 }

@@ -1,29 +1,27 @@
-// `npm run bench`: runs the scenarios against Foci and Janus on the same load
-// in the same run, prints a table, and writes JSON and SVG plots.
+// `npm run bench`: runs the scenarios against Foci, Janus and a bare mediasoup
+// worker on the same load in the same run, prints a table, and writes JSON and
+// SVG plots.
 //
-//   npm run bench                               full profile, every scenario, both SFUs
+//   npm run bench                               full profile, every scenario, every target
 //   npm run bench -- --scenario fanout          one scenario (repeat or comma-separate)
 //   npm run bench -- --profile smoke            seconds, for CI (no figures asserted)
 //   npm run bench -- --targets foci             skip Janus and the bare mediasoup floor
 //   npm run bench -- --out bench-results/mine   where results go (default bench-results/latest)
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { cleanup } from 'node-datachannel';
-import { FociTarget } from './foci-target.ts';
 import { machineFacts } from './measure.ts';
 import { PROFILES, SCENARIOS, type Row, type ScenarioName } from './scenarios.ts';
-import type { SfuTarget } from './target.ts';
+import { TARGET_NAMES, makeTarget, splitCores } from './targets.ts';
 import { renderPlots } from './plot.ts';
 
 const { values } = parseArgs({
   options: {
     scenario: { type: 'string', multiple: true },
     profile: { type: 'string', default: 'full' },
-    targets: { type: 'string', default: 'foci,janus,mediasoup' },
+    targets: { type: 'string', default: TARGET_NAMES.join(',') },
     out: { type: 'string', default: 'bench-results/latest' },
     'max-minutes': { type: 'string', default: '60' },
   },
@@ -45,33 +43,7 @@ deadline.unref();
 const started = performance.now();
 const progress = (message: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
 
-// The SFU gets core 0 and the load gets the other cores, so neither steals the other's.
-const cores = os.cpus().length;
-const sfuCpus = cores > 1 ? '0' : undefined;
-if (cores > 1) {
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', `1-${cores - 1}`, String(process.pid)], { stdio: 'ignore' });
-  } catch {
-    progress('taskset unavailable: SFU and load share cores');
-  }
-}
-
-async function makeTarget(name: string): Promise<SfuTarget | string> {
-  if (name === 'foci') return new FociTarget({ workers: 1 });
-  if (name === 'janus') {
-    try {
-      const { JanusTarget } = await import('./janus.ts');
-      return new JanusTarget();
-    } catch (error) {
-      return `Janus target unavailable: ${(error as Error).message}`;
-    }
-  }
-  if (name === 'mediasoup') {
-    const { BareMediasoupTarget } = await import('./bare-mediasoup.ts');
-    return new BareMediasoupTarget();
-  }
-  return `unknown target ${name}`;
-}
+const sfuCpus = splitCores(progress);
 
 export interface Results {
   profile: string;
@@ -123,12 +95,11 @@ for (const scenario of scenarioNames) {
       await target.stop();
     }
   }
+  // Saved after every scenario, so a run cut short keeps what it measured.
+  await save();
 }
 
-mkdirSync(values.out!, { recursive: true });
-writeFileSync(join(values.out!, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-const plots = await renderPlots(results, values.out!);
-writeFileSync(join(values.out!, 'summary.md'), markdown(results));
+const plots = await save();
 printTable(results);
 console.log(`\nresults: ${join(values.out!, 'results.json')}${plots.length ? `\nplots:   ${plots.join(', ')}` : ''}`);
 cleanup();
@@ -144,6 +115,14 @@ function printTable(r: Results): void {
     const ratio = ratios(scenario, byTarget);
     if (ratio) console.log(ratio);
   }
+}
+
+/** Writes results.json, summary.md and the plots; returns the plots' paths. */
+async function save(): Promise<string[]> {
+  mkdirSync(values.out!, { recursive: true });
+  writeFileSync(join(values.out!, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(values.out!, 'summary.md'), markdown(results));
+  return renderPlots(results, values.out!);
 }
 
 /** One table of a scenario: every target's rows, tagged with it, or the reason it has none. */
@@ -180,8 +159,8 @@ function markdown(r: Results): string {
 function ratios(scenario: string, byTarget: Record<string, Row[] | { skipped: string }>): string | undefined {
   const foci = byTarget.foci;
   if (!Array.isArray(foci) || !foci.length) return undefined;
-  // The last step still under the loss limit.
-  const last = (rows: Row[], field: string) => Number(rows.filter((r) => Number(r.lossPct ?? 0) <= 1).at(-1)?.[field] ?? NaN);
+  // The last measured step still under the loss limit (a failed step has no lossPct).
+  const last = (rows: Row[], field: string) => Number(rows.filter((r) => r.lossPct !== undefined && Number(r.lossPct) <= 1).at(-1)?.[field] ?? NaN);
   const lines: string[] = [];
   for (const peer of ['janus', 'mediasoup']) {
     const other = byTarget[peer];

@@ -20,6 +20,8 @@ export interface Profile {
   memorySteps: number[];
   /** Seconds to hold before reading memory (the worker's send history settles after 60 s). */
   memorySettleS: number;
+  /** Bound on one step of a stepped scenario (adding clients, warm-up, window): past it the step fails. */
+  stepTimeoutS: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -34,11 +36,12 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     sessionTries: 5,
     memorySteps: [0, 4],
     memorySettleS: 1,
+    stepTimeoutS: 60,
   },
   full: {
     name: 'full',
     fanoutSteps: [10, 50, 100, 200, 400],
-    callSteps: [2, 5, 10, 20, 40],
+    callSteps: [2, 5, 10, 20, 30, 40],
     warmupS: 3,
     windowS: 10,
     latencySubscribers: 10,
@@ -46,6 +49,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     sessionTries: 100,
     memorySteps: [0, 50, 100, 200],
     memorySettleS: 65,
+    stepTimeoutS: 180,
   },
 };
 
@@ -56,10 +60,10 @@ export type Progress = (message: string) => void;
 const LOSS_LIMIT = 0.01;
 
 let keySeq = 0;
-const newKey = (deviceId: string): StreamKey => ({ callId: `bench-${process.pid}-${++keySeq}`, deviceId, purpose: 'm.usermedia' });
+export const newKey = (deviceId: string): StreamKey => ({ callId: `bench-${process.pid}-${++keySeq}`, deviceId, purpose: 'm.usermedia' });
 
 /** Counts what a publication sends, so windows can be measured while media flows. */
-function counted(publication: Publication): { publication: Publication; sent: () => number } {
+export function counted(publication: Publication): { publication: Publication; sent: () => number } {
   let packets = 0;
   const wrap = (track: SendTrack | undefined): SendTrack | undefined =>
     track && {
@@ -84,11 +88,11 @@ function counted(publication: Publication): { publication: Publication; sent: ()
   return { publication: wrapped, sent: () => packets };
 }
 
-const received = (subs: Subscription[]) => subs.reduce((n, s) => n + s.tracks.reduce((m, t) => m + t.packets, 0), 0);
+export const received = (subs: Subscription[]) => subs.reduce((n, s) => n + s.tracks.reduce((m, t) => m + t.packets, 0), 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `task` over `items` with at most `limit` at once (connecting hundreds of clients). */
-async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
@@ -103,7 +107,7 @@ async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<
 }
 
 /** Media runs for the whole scenario; windows read counters while it flows. */
-function pump(publications: Publication[], maxSeconds: number): { stop: () => Promise<void> } {
+export function pump(publications: Publication[], maxSeconds: number): { stop: () => Promise<void> } {
   const controller = new AbortController();
   const running = Promise.all(publications.map((p) => sendMedia(p, { durationMs: maxSeconds * 1000, signal: controller.signal })));
   return {
@@ -128,7 +132,7 @@ interface Window {
   loadDrops: number;
 }
 
-async function measureWindow(target: SfuTarget, seconds: number, sent: () => number, got: () => number, fanout: () => number): Promise<Window> {
+export async function measureWindow(target: SfuTarget, seconds: number, sent: () => number, got: () => number, fanout: () => number): Promise<Window> {
   const pids = target.pids();
   const mediaPids = target.mediaPids();
   const loadPids = [process.pid];
@@ -164,7 +168,7 @@ async function measureWindow(target: SfuTarget, seconds: number, sent: () => num
   };
 }
 
-interface WindowFigures {
+type WindowFigures = {
   forwardedPps: number;
   lossPct: number;
   sfuCpuPct: number;
@@ -173,9 +177,9 @@ interface WindowFigures {
   loadCpuPct: number;
   sfuDrops: number;
   loadDrops: number;
-}
+};
 
-function windowRow(w: Window): WindowFigures {
+export function windowRow(w: Window): WindowFigures {
   const loss = w.expected > 0 ? Math.max(0, 1 - w.received / w.expected) : 0;
   return {
     forwardedPps: Math.round(w.received / w.seconds),
@@ -189,75 +193,126 @@ function windowRow(w: Window): WindowFigures {
   };
 }
 
+/**
+ * The clients and media of a stepped scenario. A step that runs out of time
+ * leaves connects and subscribes in flight; once the scenario has ended,
+ * whatever arrives late is closed on arrival instead of loading the next one.
+ */
+class Load {
+  readonly #clients: LoadClient[] = [];
+  readonly #pumps: { stop: () => Promise<void> }[] = [];
+  #ended = false;
+
+  keep<T extends LoadClient>(client: T): T {
+    if (this.#ended) {
+      client.close();
+      throw new Error('scenario ended');
+    }
+    this.#clients.push(client);
+    return client;
+  }
+
+  pump(publications: Publication[], maxSeconds: number): void {
+    if (!this.#ended) this.#pumps.push(pump(publications, maxSeconds));
+  }
+
+  async end(): Promise<void> {
+    this.#ended = true;
+    await Promise.all(this.#pumps.map((p) => p.stop()));
+    for (const c of this.#clients) c.close();
+  }
+}
+
+/**
+ * One step of a stepped scenario: its figures, or, when setting it up or
+ * measuring it failed or took longer than the profile allows (signaling slows
+ * down on a saturated core), a row that says so. Either way the steps before
+ * it keep their figures.
+ */
+async function step(target: SfuTarget, profile: Profile, size: Row, progress: Progress, measure: () => Promise<WindowFigures>): Promise<{ row: Row; figures: WindowFigures | undefined }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`step did not finish within ${profile.stepTimeoutS} s`)), profile.stepTimeoutS * 1000);
+  });
+  try {
+    const figures = await Promise.race([measure(), timeout]);
+    return { row: { ...size, ...figures }, figures };
+  } catch (error) {
+    // No client closes anything while stepping up, so every close so far was the SFU's.
+    const closed = await target.closedSessions?.().catch(() => undefined);
+    const closes = closed && Object.keys(closed).length ? `; sessions the SFU closed: ${Object.entries(closed).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+    const note = `failed: ${(error as Error).message}${closes}`;
+    progress(`${JSON.stringify(size)} ${note}`);
+    return { row: { ...size, note }, figures: undefined };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** 1 publisher (audio + ~1 Mbit/s video), N subscribers, N stepped up until loss > 1%. */
 export async function fanout(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
-  const clients: LoadClient[] = [];
+  const load = new Load();
   const rows: Row[] = [];
-  const publisher = await target.connect();
-  clients.push(publisher);
-  const key = newKey('fanout-publisher');
-  const { publication, sent } = counted(await publisher.publish(key, { audio: true, video: true }));
-  const maxSeconds = profile.fanoutSteps.length * (profile.warmupS + profile.windowS + 120);
-  const media = pump([publication], maxSeconds);
-  const subs: Subscription[] = [];
   try {
+    const publisher = load.keep(await target.connect());
+    const key = newKey('fanout-publisher');
+    const { publication, sent } = counted(await publisher.publish(key, { audio: true, video: true }));
+    load.pump([publication], profile.fanoutSteps.length * profile.stepTimeoutS);
+    const subs: Subscription[] = [];
     for (const n of profile.fanoutSteps) {
       progress(`fanout: ${n} subscribers`);
-      const more = await pool(Array.from({ length: n - subs.length }), 10, async () => {
-        const c = await target.connect();
-        clients.push(c);
-        return c.subscribe(key);
+      const { row, figures } = await step(target, profile, { subscribers: n }, progress, async () => {
+        const more = await pool(Array.from({ length: n - subs.length }), 10, async () => load.keep(await target.connect()).subscribe(key));
+        subs.push(...more);
+        await sleep(profile.warmupS * 1000);
+        return windowRow(await measureWindow(target, profile.windowS, sent, () => received(subs), () => subs.length));
       });
-      subs.push(...more);
-      await sleep(profile.warmupS * 1000);
-      const w = await measureWindow(target, profile.windowS, sent, () => received(subs), () => subs.length);
-      const row = { subscribers: n, ...windowRow(w) };
       rows.push(row);
-      progress(`fanout: ${n} subscribers → ${row.forwardedPps} pps, loss ${row.lossPct}%, ${row.sfuUsPerPacket} µs/packet`);
-      if (row.lossPct > LOSS_LIMIT * 100) break;
+      if (!figures) break;
+      progress(`fanout: ${n} subscribers → ${figures.forwardedPps} pps, loss ${figures.lossPct}%, ${figures.sfuUsPerPacket} µs/packet`);
+      if (figures.lossPct > LOSS_LIMIT * 100) break;
     }
   } finally {
-    await media.stop();
-    for (const c of clients) c.close();
+    await load.end();
   }
   return rows;
 }
 
 /** Calls of 4: everyone publishes audio + video and subscribes to the other 3; calls stepped up. */
 export async function smallCalls(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
-  const clients: LoadClient[] = [];
+  const load = new Load();
   const rows: Row[] = [];
   const counters: (() => number)[] = [];
+  const sent = () => counters.reduce((n, c) => n + c(), 0);
   const subs: Subscription[] = [];
-  const pumps: { stop: () => Promise<void> }[] = [];
   let calls = 0;
   try {
-    for (const target_calls of profile.callSteps) {
-      progress(`calls of 4: ${target_calls} calls`);
-      while (calls < target_calls) {
-        calls++;
-        const members = await Promise.all(Array.from({ length: 4 }, () => target.connect()));
-        clients.push(...members);
-        const keys = members.map((_, i) => newKey(`call${calls}-m${i}`));
-        const pubs = await Promise.all(members.map((m, i) => m.publish(keys[i]!, { audio: true, video: true }).then(counted)));
-        counters.push(...pubs.map((p) => p.sent));
-        pumps.push(pump(pubs.map((p) => p.publication), 3600));
-        for (const [i, m] of members.entries()) {
-          for (const [j, k] of keys.entries()) if (i !== j) subs.push(await m.subscribe(k));
+    for (const targetCalls of profile.callSteps) {
+      progress(`calls of 4: ${targetCalls} calls`);
+      const size = { calls: targetCalls, sessions: targetCalls * 4, tracksForwarded: targetCalls * 4 * 3 * 2 };
+      const { row, figures } = await step(target, profile, size, progress, async () => {
+        while (calls < targetCalls) {
+          calls++;
+          const members = await Promise.all(Array.from({ length: 4 }, async () => load.keep(await target.connect())));
+          const keys = members.map((_, i) => newKey(`call${calls}-m${i}`));
+          const pubs = await Promise.all(members.map((m, i) => m.publish(keys[i]!, { audio: true, video: true }).then(counted)));
+          counters.push(...pubs.map((p) => p.sent));
+          load.pump(pubs.map((p) => p.publication), 3600);
+          for (const [i, m] of members.entries()) {
+            for (const [j, k] of keys.entries()) if (i !== j) subs.push(await m.subscribe(k));
+          }
         }
-      }
-      await sleep(profile.warmupS * 1000);
-      const sent = () => counters.reduce((n, c) => n + c(), 0);
-      // Each publisher's packets go to 3 subscribers.
-      const w = await measureWindow(target, profile.windowS, sent, () => received(subs), () => 3);
-      const row = { calls, sessions: calls * 4, tracksForwarded: calls * 4 * 3 * 2, ...windowRow(w) };
+        await sleep(profile.warmupS * 1000);
+        // Each publisher's packets go to 3 subscribers.
+        return windowRow(await measureWindow(target, profile.windowS, sent, () => received(subs), () => 3));
+      });
       rows.push(row);
-      progress(`calls of 4: ${calls} calls → loss ${row.lossPct}%, SFU CPU ${row.sfuCpuPct}%`);
-      if (row.lossPct > LOSS_LIMIT * 100) break;
+      if (!figures) break;
+      progress(`calls of 4: ${calls} calls → loss ${figures.lossPct}%, SFU CPU ${figures.sfuCpuPct}%`);
+      if (figures.lossPct > LOSS_LIMIT * 100) break;
     }
   } finally {
-    await Promise.all(pumps.map((p) => p.stop()));
-    for (const c of clients) c.close();
+    await load.end();
   }
   return rows;
 }

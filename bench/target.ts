@@ -25,5 +25,7 @@ export interface SfuTarget {
   pids(): number[];
   /** Worker processes only (memory per consumer is read from these). */
   mediaPids(): number[];
+  /** Sessions the SFU has closed so far, by its reason (where it says). */
+  closedSessions?(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }

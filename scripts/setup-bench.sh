@@ -11,6 +11,7 @@
 #                      here is disabled as a service.
 #   gcc, libc6-dev     to build the preload library (a few lines of C).
 #   util-linux         taskset, to pin the SFU under test to its CPU.
+#   linux-perf         perf, for `npm run bench:profile` (where the worker's time goes).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +28,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 
 # --- Debian packages ---------------------------------------------------------------
 missing=()
-for p in janus gcc libc6-dev util-linux; do
+for p in janus gcc libc6-dev util-linux linux-perf; do
   installed "$p" || missing+=("$p")
 done
 if ((${#missing[@]})); then

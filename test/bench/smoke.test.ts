@@ -24,6 +24,8 @@ describe('npm run bench (smoke profile)', () => {
       const foci = results.scenarios[scenario].foci;
       expect(Array.isArray(foci), `${scenario} on foci: ${JSON.stringify(foci)}`).toBe(true);
       expect(foci.length).toBeGreaterThan(0);
+      // A step that failed is reported as a row with a note; on the smoke load none may fail.
+      expect(foci.filter((row: { note?: string }) => row.note), `${scenario} on foci`).toEqual([]);
       // The peers either produced figures or say why not; they are never silently absent.
       for (const peer of ['janus', 'mediasoup']) {
         const figures = results.scenarios[scenario][peer];
