@@ -6,6 +6,7 @@
 //
 //   npm run bench:profile                                   Foci and bare mediasoup, 200 subscribers
 //   npm run bench:profile -- --targets foci,janus --subscribers 400 --seconds 10
+//   npm run bench:profile -- --side load        the load clients' process instead of the SFU's
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,10 +23,12 @@ const { values } = parseArgs({
     subscribers: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '10' },
     out: { type: 'string', default: 'bench-results/profile' },
+    side: { type: 'string', default: 'sfu' },
   },
 });
 const subscribers = Number(values.subscribers);
 const seconds = Number(values.seconds);
+if (values.side !== 'sfu' && values.side !== 'load') throw new Error('--side sfu or load');
 if (!(subscribers >= 1 && subscribers <= 1000) || !(seconds >= 1 && seconds <= 120)) throw new Error('--subscribers 1..1000, --seconds 1..120');
 
 const say = (message: string) => console.error(`[profile] ${message}`);
@@ -67,12 +70,14 @@ async function profile(target: SfuTarget): Promise<string> {
         return c.subscribe(key);
       });
       await new Promise((r) => setTimeout(r, 3000));
-      const data = join(values.out!, `perf-${target.name}.data`);
-      const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-o', data, '-p', target.pids().join(','), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+      const name = `perf-${target.name}${values.side === 'load' ? '-load' : ''}`;
+      const data = join(values.out!, `${name}.data`);
+      const pids = values.side === 'load' ? [process.pid] : target.pids();
+      const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-o', data, '-p', pids.join(','), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
       const [window] = await Promise.all([measureWindow(target, seconds, sent, () => received(subs), () => subs.length), once(perf, 'exit')]);
       const row = windowRow(window);
       const text = [
-        `${target.name}: 1 publisher (audio + video) → ${subscribers} subscribers, ${seconds} s window, SFU on CPU ${sfuCpus ?? 'any'}`,
+        `${target.name}: 1 publisher (audio + video) → ${subscribers} subscribers, ${seconds} s window, SFU on CPU ${sfuCpus ?? 'any'}; profiled: ${values.side === 'load' ? 'the load clients' : 'the SFU'}`,
         Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', '),
         '',
         'CPU samples by process and library:',
@@ -82,7 +87,7 @@ async function profile(target: SfuTarget): Promise<string> {
         report(data, 'sym', 0.7),
         '',
       ].join('\n');
-      writeFileSync(join(values.out!, `perf-${target.name}.txt`), text);
+      writeFileSync(join(values.out!, `${name}.txt`), text);
       return text;
     } finally {
       await media.stop();

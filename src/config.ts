@@ -17,6 +17,14 @@ export const ConfigSchema = z.object({
   announcedAddress: z.string().min(1).optional(),
   /** First media port: worker i listens on UDP and TCP port mediaPort + i. */
   mediaPort: port.default(40000),
+  /**
+   * Kernel send and receive buffer (SO_SNDBUF/SO_RCVBUF) of each worker's UDP
+   * socket. Every session on a worker shares that one socket, so frames that
+   * many publishers send at the same moment arrive together; with the kernel's
+   * default (~208 KiB) a burst from a few dozen publishers overflows it. The
+   * kernel caps it at net.core.rmem_max / wmem_max.
+   */
+  udpSocketBufferBytes: positiveInt.default(4 * 1024 * 1024),
   /** mediasoup workers; one per core by default. */
   workers: positiveInt.default(Math.max(1, os.availableParallelism())),
   /** Capacity limits: over them, publish/subscribe/createSession answer over_capacity. */

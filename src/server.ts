@@ -22,7 +22,13 @@ export interface Foci {
 
 export async function startFoci(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Foci> {
   const pool = await WorkerPool.start(
-    { workers: config.workers, listenIp: config.mediaListenIp, announcedAddress: config.announcedAddress, basePort: config.mediaPort },
+    {
+      workers: config.workers,
+      listenIp: config.mediaListenIp,
+      announcedAddress: config.announcedAddress,
+      basePort: config.mediaPort,
+      udpSocketBufferBytes: config.udpSocketBufferBytes,
+    },
     log,
   );
   const registry = new PublicationRegistry();

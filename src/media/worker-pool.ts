@@ -14,6 +14,8 @@ export interface WorkerPoolOptions {
   announcedAddress?: string | undefined;
   /** Worker i listens on basePort + i (UDP and TCP); 0 picks free ports. */
   basePort: number;
+  /** SO_SNDBUF/SO_RCVBUF of the shared UDP socket; the kernel's default when absent. */
+  udpSocketBufferBytes?: number;
   logLevel?: types.WorkerLogLevel;
 }
 
@@ -59,6 +61,9 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
         ip: options.listenIp,
         ...(options.announcedAddress ? { announcedAddress: options.announcedAddress } : {}),
         ...(port !== undefined ? { port } : {}),
+        ...(protocol === 'udp' && options.udpSocketBufferBytes
+          ? { recvBufferSize: options.udpSocketBufferBytes, sendBufferSize: options.udpSocketBufferBytes }
+          : {}),
       });
       const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
       const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });

@@ -7,6 +7,7 @@ describe('envName', () => {
     ['listenPort', 'FOCI_LISTEN_PORT'],
     ['demo', 'FOCI_DEMO'],
     ['iceConsentTimeoutS', 'FOCI_ICE_CONSENT_TIMEOUT_S'],
+    ['udpSocketBufferBytes', 'FOCI_UDP_SOCKET_BUFFER_BYTES'],
   ])('maps %s to %s', (key, name) => {
     expect(envName(key)).toBe(name);
   });
@@ -34,6 +35,10 @@ describe('loadConfig: defaults', () => {
 
   it('allows any CORS origin, logs at info and serves the demo', () => {
     expect([config.corsOrigins, config.logLevel, config.demo]).toEqual(['*', 'info', true]);
+  });
+
+  it('gives each worker socket 4 MiB of kernel buffer', () => {
+    expect(config.udpSocketBufferBytes).toBe(4 * 1024 * 1024);
   });
 
   it('runs at least one worker', () => {
