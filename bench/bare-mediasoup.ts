@@ -9,7 +9,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { BenchError, countReceivedRtp, type Publication, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
+import { BenchError, countReceivedRtp, hasKeyframeRequest, type Publication, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
 import { childPids } from './foci-target.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
@@ -113,16 +113,6 @@ export class BareMediasoupTarget implements SfuTarget {
   }
 }
 
-/** True if an RTCP compound packet holds a PLI or FIR (what mediasoup sends when a consumer needs a key frame). */
-function asksForKeyframe(packet: Buffer): boolean {
-  for (let offset = 0; offset + 4 <= packet.length; offset += 4 * (packet.readUInt16BE(offset + 2) + 1)) {
-    const type = packet[offset + 1]!;
-    const format = packet[offset]! & 0x1f;
-    if (type === 206 && (format === 1 || format === 4)) return true;
-  }
-  return false;
-}
-
 const isRtcp = (packet: Buffer) => packet.length >= 2 && packet[1]! >= 192 && packet[1]! <= 223;
 
 /** A load endpoint over plain UDP: one socket per publish or subscribe, as one WebRTC transport would be. */
@@ -170,7 +160,7 @@ class BareClient implements LoadClient {
       publication[kind] = track;
     }
     socket.on('message', (packet) => {
-      if (isRtcp(packet) && asksForKeyframe(packet)) publication.video?.onKeyframeRequest?.();
+      if (isRtcp(packet) && hasKeyframeRequest(packet)) publication.video?.onKeyframeRequest?.();
     });
     this.#target.published(key, produced.producers.map((p) => p.producerId));
     return publication;

@@ -80,6 +80,54 @@ export interface RecvTrack {
   rtxPackets: number;
 }
 
+/**
+ * A send-only Opus or VP8 track on a peer connection, answering as a browser
+ * would: a sender report each second (timestamps read from the packets we
+ * send), NACKs answered from the last 512 packets, and PLI/FIR handed to the
+ * source so it sends a key frame.
+ */
+export function addSendTrack(
+  pc: PeerConnection,
+  { kind, mid, ssrc, cname, streamId }: { kind: 'audio' | 'video'; mid: string; ssrc: number; cname: string; streamId: string },
+): { track: Track; handle: SendTrack } {
+  let media: Audio | Video;
+  if (kind === 'audio') {
+    const audio = new Audio(mid, 'SendOnly');
+    audio.addOpusCodec(OPUS_PT);
+    media = audio;
+  } else {
+    const video = new Video(mid, 'SendOnly');
+    video.addVP8Codec(VP8_PT);
+    media = video;
+  }
+  media.addSSRC(ssrc, cname, streamId, `${streamId}-${kind}`);
+  const track = retain(pc.addTrack(media));
+  const payloadType = kind === 'audio' ? OPUS_PT : VP8_PT;
+  const clockRate = kind === 'audio' ? 48000 : 90000;
+  const reporter = new RtcpSrReporter(new RtpPacketizationConfig(ssrc, cname, payloadType, clockRate));
+  reporter.addToChain(new RtcpNackResponder(512));
+  track.setMediaHandler(reporter);
+  const handle: SendTrack = {
+    kind,
+    mid,
+    ssrc,
+    payloadType,
+    clockRate,
+    send: (packet) => {
+      try {
+        return track.isOpen() && track.sendMessageBinary(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
+      } catch {
+        return false; // closed under us
+      }
+    },
+    onKeyframeRequest: undefined,
+  };
+  track.onMessage((rtcp) => {
+    if (hasKeyframeRequest(rtcp)) handle.onKeyframeRequest?.();
+  });
+  return { track, handle };
+}
+
 /** Counts one packet that arrived on a received track (RTX apart) and hands it to the subscription's listener. */
 export function countReceivedRtp(packet: Buffer, rx: RecvTrack, subscription: Subscription): void {
   if (packet.length < 12) return;
@@ -410,48 +458,10 @@ export class BenchClient {
 
   #addSendTrack(kind: 'audio' | 'video'): { track: Track; handle: SendTrack } {
     const mid = `b${this.#nextMid++}`;
-    const ssrc = this.#nextSsrc++;
     const cname = `bench-${this.#serial}`;
-    const streamId = `bench-${this.#serial}-stream`;
-    let media: Audio | Video;
-    if (kind === 'audio') {
-      const audio = new Audio(mid, 'SendOnly');
-      audio.addOpusCodec(OPUS_PT);
-      media = audio;
-    } else {
-      const video = new Video(mid, 'SendOnly');
-      video.addVP8Codec(VP8_PT);
-      media = video;
-    }
-    media.addSSRC(ssrc, cname, streamId, `${streamId}-${kind}`);
-    const track = retain(this.#pc.addTrack(media));
-    this.#tracks.set(mid, track);
-    const payloadType = kind === 'audio' ? OPUS_PT : VP8_PT;
-    const clockRate = kind === 'audio' ? 48000 : 90000;
-    // As a browser would: a sender report each second (timestamps read from
-    // the packets we send), and NACKs answered from the last 512 packets.
-    const reporter = new RtcpSrReporter(new RtpPacketizationConfig(ssrc, cname, payloadType, clockRate));
-    reporter.addToChain(new RtcpNackResponder(512));
-    track.setMediaHandler(reporter);
-    const handle: SendTrack = {
-      kind,
-      mid,
-      ssrc,
-      payloadType,
-      clockRate,
-      send: (packet) => {
-        try {
-          return track.isOpen() && track.sendMessageBinary(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
-        } catch {
-          return false; // closed under us
-        }
-      },
-      onKeyframeRequest: undefined,
-    };
-    track.onMessage((rtcp) => {
-      if (hasKeyframeRequest(rtcp)) handle.onKeyframeRequest?.();
-    });
-    return { track, handle };
+    const sent = addSendTrack(this.#pc, { kind, mid, ssrc: this.#nextSsrc++, cname, streamId: `${cname}-stream` });
+    this.#tracks.set(mid, sent.track);
+    return sent;
   }
 
   /**
@@ -502,7 +512,7 @@ export class BenchClient {
 }
 
 /** True if a (compound) RTCP packet holds a PLI (PSFB 206, FMT 1) or a FIR (FMT 4). */
-function hasKeyframeRequest(rtcp: Buffer): boolean {
+export function hasKeyframeRequest(rtcp: Buffer): boolean {
   let offset = 0;
   while (offset + 4 <= rtcp.length) {
     const fmt = rtcp[offset]! & 0x1f;

@@ -32,10 +32,10 @@ import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Audio, PeerConnection, RtcpNackResponder, RtcpReceivingSession, RtcpSrReporter, RtpPacketizationConfig, Video } from 'node-datachannel';
+import { PeerConnection, RtcpReceivingSession } from 'node-datachannel';
 import type { Track } from 'node-datachannel';
 import sdpTransform from 'sdp-transform';
-import { BenchError, countReceivedRtp, OPUS_PT, VP8_PT, type Publication, type ReceivedPacket, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
+import { BenchError, addSendTrack, countReceivedRtp, type Publication, type ReceivedPacket, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
 import { DEFAULT_RTP_PORT_RANGE, ensureLoopbackShim, findJanusLibDir, writeJanusConfig } from './janus-config.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
@@ -538,47 +538,9 @@ export class JanusClient implements LoadClient {
   }
 
   #addSendTrack(publisher: PublisherHandle, kind: 'audio' | 'video', cname: string): SendTrack {
-    const mid = kind === 'audio' ? 'a' : 'v';
-    const ssrc = this.#nextSsrc++;
-    const streamId = `${cname}-stream`;
-    let media: Audio | Video;
-    if (kind === 'audio') {
-      const audio = new Audio(mid, 'SendOnly');
-      audio.addOpusCodec(OPUS_PT);
-      media = audio;
-    } else {
-      const video = new Video(mid, 'SendOnly');
-      video.addVP8Codec(VP8_PT);
-      media = video;
-    }
-    media.addSSRC(ssrc, cname, streamId, `${streamId}-${kind}`);
-    const track = retain(publisher.pc.addTrack(media));
-    publisher.tracks.push(track);
-    const payloadType = kind === 'audio' ? OPUS_PT : VP8_PT;
-    const clockRate = kind === 'audio' ? 48000 : 90000;
-    // As BenchClient (and a browser): sender reports, and NACKs answered from the last 512 packets.
-    const reporter = new RtcpSrReporter(new RtpPacketizationConfig(ssrc, cname, payloadType, clockRate));
-    reporter.addToChain(new RtcpNackResponder(512));
-    track.setMediaHandler(reporter);
-    const handle: SendTrack = {
-      kind,
-      mid,
-      ssrc,
-      payloadType,
-      clockRate,
-      send: (packet) => {
-        try {
-          return track.isOpen() && track.sendMessageBinary(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
-        } catch {
-          return false; // closed under us
-        }
-      },
-      onKeyframeRequest: undefined,
-    };
     // Janus asks for a key frame (PLI) when a subscriber's PeerConnection comes up.
-    track.onMessage((rtcp) => {
-      if (hasKeyframeRequest(rtcp)) handle.onKeyframeRequest?.();
-    });
+    const { track, handle } = addSendTrack(publisher.pc, { kind, mid: kind === 'audio' ? 'a' : 'v', ssrc: this.#nextSsrc++, cname, streamId: `${cname}-stream` });
+    publisher.tracks.push(track);
     return handle;
   }
 
@@ -880,18 +842,6 @@ function closePeer(pc: PeerConnection, tracks: Track[]): void {
   } catch {
     // already closed
   }
-}
-
-/** True if a (compound) RTCP packet holds a PLI (PSFB 206, FMT 1) or a FIR (FMT 4). */
-function hasKeyframeRequest(rtcp: Buffer): boolean {
-  let offset = 0;
-  while (offset + 4 <= rtcp.length) {
-    const fmt = rtcp[offset]! & 0x1f;
-    const type = rtcp[offset + 1]!;
-    if (type === 206 && (fmt === 1 || fmt === 4)) return true;
-    offset += (rtcp.readUInt16BE(offset + 2) + 1) * 4;
-  }
-  return false;
 }
 
 /**
