@@ -128,6 +128,18 @@ export function addSendTrack(
   return { track, handle };
 }
 
+/**
+ * Counts what arrives on a remote track for whichever subscription currently
+ * owns it; RTCP (SR) is consumed by RtcpReceivingSession, which answers with RR.
+ */
+export function countOnTrack(track: Track, receiver: () => { track: RecvTrack; subscription: Subscription } | undefined): void {
+  track.setMediaHandler(new RtcpReceivingSession());
+  track.onMessage((packet) => {
+    const current = receiver();
+    if (current) countReceivedRtp(packet, current.track, current.subscription);
+  });
+}
+
 /** Counts one packet that arrived on a received track (RTX apart) and hands it to the subscription's listener. */
 export function countReceivedRtp(packet: Buffer, rx: RecvTrack, subscription: Subscription): void {
   if (packet.length < 12) return;
@@ -390,13 +402,8 @@ export class BenchClient {
     return subscription;
   }
 
-  /** Counting receiver; RTCP (SR) is consumed by RtcpReceivingSession, which answers with RR. */
   #wireRemoteTrack(mid: string, track: Track): void {
-    track.setMediaHandler(new RtcpReceivingSession());
-    track.onMessage((packet) => {
-      const receiver = this.#receivers.get(mid);
-      if (receiver) countReceivedRtp(packet, receiver.track, receiver.subscription);
-    });
+    countOnTrack(track, () => this.#receivers.get(mid));
   }
 
   #trackFor(mid: string): Promise<Track> {

@@ -32,10 +32,10 @@ import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { PeerConnection, RtcpReceivingSession } from 'node-datachannel';
+import { PeerConnection } from 'node-datachannel';
 import type { Track } from 'node-datachannel';
 import sdpTransform from 'sdp-transform';
-import { BenchError, addSendTrack, countReceivedRtp, type Publication, type ReceivedPacket, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
+import { BenchError, addSendTrack, countOnTrack, type Publication, type ReceivedPacket, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
 import { DEFAULT_RTP_PORT_RANGE, ensureLoopbackShim, findJanusLibDir, writeJanusConfig } from './janus-config.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
@@ -769,13 +769,8 @@ class SubscriberHandle {
     }
   }
 
-  /** Counting receiver; RTCP (SR) is consumed by RtcpReceivingSession, which answers with RR. */
   #wireRemoteTrack(mid: string, track: Track): void {
-    track.setMediaHandler(new RtcpReceivingSession());
-    track.onMessage((packet) => {
-      const receiver = this.#receivers.get(mid);
-      if (receiver) countReceivedRtp(packet, receiver.track, receiver.subscription);
-    });
+    countOnTrack(track, () => this.#receivers.get(mid));
   }
 
   #trackFor(mid: string): Promise<Track> {
