@@ -31,9 +31,17 @@ export const ConfigSchema = z.object({
   maxSessions: positiveInt.default(500),
   maxTracksPerSession: positiveInt.default(32),
   maxConsumersPerWorker: positiveInt.default(2000),
-  /** Signaling limits. */
-  maxMessageBytes: positiveInt.default(64 * 1024),
-  maxSdpBytes: positiveInt.default(32 * 1024),
+  /**
+   * Signaling limits. Sized from measured Chromium offers (fixtures/sdp/README.md):
+   * every member's connection carries every subscribed track, ~2.5–3 KB of
+   * offer per video section; a member of a 25-member call re-offers ~148 KB,
+   * 40 members ~236 KB. One message can be no larger than the data channel's
+   * max-message-size (256 KiB), and JSON escaping adds ~2 bytes per SDP line.
+   */
+  maxMessageBytes: positiveInt.default(256 * 1024),
+  maxSdpBytes: positiveInt.default(240 * 1024),
+  /** The createSession body: a datachannel-only offer (~600 bytes from Chromium). */
+  maxSessionOfferBytes: positiveInt.default(16 * 1024),
   maxSdpLineBytes: positiveInt.default(4096),
   maxKeyLength: positiveInt.default(255),
   /** A server offer not answered within this time fails its request. */
@@ -42,6 +50,16 @@ export const ConfigSchema = z.object({
   connectTimeoutMs: positiveInt.default(20_000),
   /** A peer whose ICE consent checks stop is gone after this many seconds (mediasoup's iceConsentTimeout). */
   iceConsentTimeoutS: positiveInt.default(15),
+  /**
+   * Fast leave: a client counts as gone once nothing at all (media, RTCP, STUN,
+   * SCTP) has arrived from it for peerSilenceTimeoutMs and a heartbeat sent on
+   * its channel went unacknowledged for peerProbeGraceMs; the byte counter is
+   * read every livenessIntervalMs. A closed tab ends its streams for
+   * everyone in about peerSilenceTimeoutMs + livenessIntervalMs.
+   */
+  livenessIntervalMs: positiveInt.default(500),
+  peerSilenceTimeoutMs: positiveInt.default(2500),
+  peerProbeGraceMs: positiveInt.default(1000),
   /** How often the worker-side signaling data consumer is checked (the worker can drop it silently). */
   channelCheckIntervalMs: positiveInt.default(5_000),
   /** Start bitrate the SFU assumes towards a subscriber before its estimate converges. */

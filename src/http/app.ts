@@ -71,9 +71,9 @@ export function createApp(deps: AppDeps): Hono {
   app.post(
     '/createSession',
     bodyLimit({
-      maxSize: config.maxSdpBytes + 1024,
+      maxSize: config.maxSessionOfferBytes + 1024,
       onError: () => {
-        throw new AppError('too_large', `body is larger than ${config.maxSdpBytes} bytes`);
+        throw new AppError('too_large', `body is larger than ${config.maxSessionOfferBytes} bytes`);
       },
     }),
     async (c) => {

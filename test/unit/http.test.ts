@@ -148,9 +148,9 @@ describe('POST /createSession: request bodies', () => {
 });
 
 describe('POST /createSession: body size', () => {
-  it('refuses a body over maxSdpBytes + 1024 with 413 too_large (streamed, no Content-Length)', async () => {
+  it('refuses a body over maxSessionOfferBytes + 1024 with 413 too_large (streamed, no Content-Length)', async () => {
     const h = harness();
-    const res = await postOffer(h, 'v=0\r\n' + 'a'.repeat(h.config.maxSdpBytes + 1024), 'application/sdp');
+    const res = await postOffer(h, 'v=0\r\n' + 'a'.repeat(h.config.maxSessionOfferBytes + 1024), 'application/sdp');
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('too_large');
     expect(h.calls).toEqual([]);
@@ -158,23 +158,23 @@ describe('POST /createSession: body size', () => {
 
   it('refuses a body whose Content-Length is over the limit with 413 too_large', async () => {
     const h = harness();
-    const body = 'v=0\r\n' + 'a'.repeat(h.config.maxSdpBytes + 1024);
+    const body = 'v=0\r\n' + 'a'.repeat(h.config.maxSessionOfferBytes + 1024);
     const res = await postOffer(h, body, 'application/sdp', { 'Content-Length': String(Buffer.byteLength(body)) });
     expect(res.status).toBe(413);
     expect(h.calls).toEqual([]);
   });
 
-  it('lets a body of exactly maxSdpBytes + 1024 bytes through (the JSON envelope allowance)', async () => {
+  it('lets a body of exactly maxSessionOfferBytes + 1024 bytes through (the JSON envelope allowance)', async () => {
     const h = harness();
-    const body = 'v=0\r\n' + 'a'.repeat(h.config.maxSdpBytes + 1024 - 5);
-    expect(Buffer.byteLength(body)).toBe(h.config.maxSdpBytes + 1024);
+    const body = 'v=0\r\n' + 'a'.repeat(h.config.maxSessionOfferBytes + 1024 - 5);
+    expect(Buffer.byteLength(body)).toBe(h.config.maxSessionOfferBytes + 1024);
     const res = await postOffer(h, body, 'application/sdp');
     expect(res.status).toBe(200);
     expect(h.calls).toHaveLength(1);
   });
 
-  it('follows the configured maxSdpBytes', async () => {
-    const h = harness({ config: { maxSdpBytes: 100 } });
+  it('follows the configured maxSessionOfferBytes', async () => {
+    const h = harness({ config: { maxSessionOfferBytes: 100 } });
     const res = await postOffer(h, 'x'.repeat(1125), 'application/sdp');
     expect(res.status).toBe(413);
   });
