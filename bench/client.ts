@@ -10,8 +10,8 @@
 //   sub.tracks[0].packets;
 //
 // One PeerConnection carries the signaling channel and all media (BUNDLE).
-// The client is the polite peer: a server offer that crosses its own publish
-// offer is answered first, and the publish is offered again after `glare`.
+// The server is the polite peer: a server offer that crosses our own publish
+// offer is ignored (the server withdraws it and offers again later).
 import { performance } from 'node:perf_hooks';
 import { Audio, PeerConnection, RtcpNackResponder, RtcpReceivingSession, RtcpSrReporter, RtpPacketizationConfig, Video } from 'node-datachannel';
 import type { DataChannel, Track } from 'node-datachannel';
@@ -320,10 +320,8 @@ export class BenchClient {
       return;
     }
     if (typeof message.sdp === 'string' && (message.event === 'subscribe' || message.event === 'negotiate')) {
-      // Answered at once, even while our own publish waits for its reply: the
-      // server holds that publish until this offer is answered (then refuses it
-      // with `glare`), so waiting for it here would deadlock until the
-      // server's negotiation timeout.
+      // It crossed our own publish offer: the server withdraws it and offers again.
+      if (this.#pc.signalingState() === 'have-local-offer') return;
       try {
         this.#answerServerOffer(message);
       } catch (e) {
@@ -336,8 +334,6 @@ export class BenchClient {
   }
 
   #answerServerOffer(message: Message): void {
-    // Polite peer: our offer crossed the server's; the server refuses ours with `glare`.
-    if (this.#pc.signalingState() === 'have-local-offer') this.#pc.setLocalDescription('rollback');
     this.#dropClosedTracks(message.sdp!);
     this.#pc.setRemoteDescription(message.sdp!, 'offer');
     this.#pc.setLocalDescription('answer');
@@ -443,7 +439,6 @@ export class BenchClient {
           this.#pc.setRemoteDescription(String(reply.sdp), 'answer');
           return true;
         } catch (error) {
-          // A crossing server offer has already rolled our offer back (polite peer).
           if (this.#pc.signalingState() === 'have-local-offer') this.#pc.setLocalDescription('rollback');
           if (error instanceof BenchError && error.code === 'glare') {
             this.glareRetries++;

@@ -6,8 +6,10 @@
 //   const { stream } = await foci.subscribe({ callId, deviceId, purpose: 'm.usermedia' });
 //
 // One RTCPeerConnection carries the signaling channel and all media. The
-// client is the polite peer: when a server offer crosses its own, it rolls its
-// offer back, answers the server, and offers again (the server says `glare`).
+// server is the polite peer: a server offer that arrives while our own offer
+// awaits its reply crossed it, and the server withdraws it and offers again
+// later, so the client ignores it. A server offer the client cannot apply is
+// refused with an `error` on its event and id.
 
 const REQUEST_TIMEOUT_MS = 20000;
 
@@ -126,18 +128,17 @@ export class FociClient extends EventTarget {
       return;
     }
     if (this.#offerOut && message.id === this.#offerOut.id) this.#offerOut.replied = true;
-    const isServerOffer = typeof message.sdp === 'string' && (message.event === 'subscribe' || message.event === 'negotiate');
+    const isServerOffer = typeof message.sdp === 'string' && (message.event === 'subscribe' || message.event === 'negotiate') && !this.#isReplyToOwnOffer(message);
     if (isServerOffer) {
-      const answer = () =>
+      // The channel is ordered: a server offer that arrives before the reply to
+      // our own offer crossed it. The server withdraws it and offers again.
+      if (this.#offerOut && !this.#offerOut.replied) return;
+      this.#negotiation.run(() =>
         this.#answerServerOffer(message).catch((error) => {
           this.#settle(message.id, (p) => p.reject(error));
           this.dispatchEvent(new CustomEvent('negotiationerror', { detail: error }));
-        });
-      // The channel is ordered: a server offer that arrives before the reply to
-      // our own offer crossed it, and the server will refuse ours with `glare`.
-      // Answer it now (waiting for the lock our offer holds would deadlock).
-      if (this.#offerOut && !this.#offerOut.replied) this.#offerOut.crossing = answer();
-      else this.#negotiation.run(answer);
+        }),
+      );
       return;
     }
     if (message.event === 'stream_ended') this.dispatchEvent(new CustomEvent('streamended', { detail: message }));
@@ -145,11 +146,19 @@ export class FociClient extends EventTarget {
     else this.#settle(message.id, (p) => p.resolve(message));
   }
 
+  /** A subscribe request made with our own offer gets the server's answer as its reply. */
+  #isReplyToOwnOffer(message) {
+    return this.#offerOut !== null && message.id === this.#offerOut.id;
+  }
+
   async #answerServerOffer(message) {
-    // Polite peer: our own offer crossed the server's; the server refuses ours
-    // with `glare` and we offer again after answering.
-    if (this.#pc.signalingState === 'have-local-offer') await this.#pc.setLocalDescription({ type: 'rollback' });
-    await this.#pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
+    try {
+      await this.#pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
+    } catch (error) {
+      // Not applied: say so, and the server goes back to what we have.
+      this.#channel.send(JSON.stringify({ event: message.event, id: message.id, error: { code: 'offer_rejected', message: String(error.message ?? error) } }));
+      throw error;
+    }
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
     this.#channel.send(JSON.stringify({ event: message.event, id: message.id, sdp: this.#pc.localDescription.sdp }));
     if (message.event === 'subscribe') {
@@ -164,32 +173,24 @@ export class FociClient extends EventTarget {
     }
   }
 
-  /** Our offer → publish → the server's answer, retried when it crossed a server offer. */
+  /** Our offer → publish → the server's answer; on an error the offer is rolled back and the added tracks stopped. */
   async #offer(key, addTracks) {
-    let added = [];
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const outcome = await this.#negotiation.run(async () => {
-        if (attempt === 0) added = addTracks();
-        await this.#pc.setLocalDescription(await this.#pc.createOffer());
-        const out = (this.#offerOut = { id: `c${this.#nextId++}`, replied: false, crossing: null });
-        try {
-          const reply = await this.request({ id: out.id, event: 'publish', ...key, sdp: this.#pc.localDescription.sdp });
-          await this.#pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
-          return { done: true };
-        } catch (error) {
-          // A crossing server offer rolls our offer back itself; wait for it.
-          if (out.crossing) await out.crossing;
-          if (this.#pc.signalingState === 'have-local-offer') await this.#pc.setLocalDescription({ type: 'rollback' });
-          if (error.code === 'glare') return { done: false };
-          for (const t of added) t.stop();
-          throw error;
-        } finally {
-          this.#offerOut = null;
-        }
-      });
-      if (outcome.done) return added;
-    }
-    throw new FociError('glare', 'gave up after repeated glare', 'publish');
+    return this.#negotiation.run(async () => {
+      const added = addTracks();
+      await this.#pc.setLocalDescription(await this.#pc.createOffer());
+      this.#offerOut = { id: `c${this.#nextId++}`, replied: false };
+      try {
+        const reply = await this.request({ id: this.#offerOut.id, event: 'publish', ...key, sdp: this.#pc.localDescription.sdp });
+        await this.#pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+        return added;
+      } catch (error) {
+        if (this.#pc.signalingState === 'have-local-offer') await this.#pc.setLocalDescription({ type: 'rollback' });
+        for (const t of added) t.stop();
+        throw error;
+      } finally {
+        this.#offerOut = null;
+      }
+    });
   }
 
   /**

@@ -31,6 +31,8 @@ export const ConfigSchema = z.object({
   maxSessions: positiveInt.default(500),
   maxTracksPerSession: positiveInt.default(32),
   maxConsumersPerWorker: positiveInt.default(2000),
+  /** Streams one session may receive: a call of 40 members with a screenshare each, with room to spare. */
+  maxSubscriptionsPerSession: positiveInt.default(100),
   /**
    * Signaling limits. Sized from measured Chromium offers (fixtures/sdp/README.md):
    * every member's connection carries every subscribed track, ~2.5–3 KB of
@@ -38,7 +40,7 @@ export const ConfigSchema = z.object({
    * 40 members ~236 KB. One message can be no larger than the data channel's
    * max-message-size (256 KiB), and JSON escaping adds ~2 bytes per SDP line.
    */
-  maxMessageBytes: positiveInt.default(256 * 1024),
+  maxMessageBytes: positiveInt.default(250 * 1024),
   maxSdpBytes: positiveInt.default(240 * 1024),
   /** The createSession body: a datachannel-only offer (~600 bytes from Chromium). */
   maxSessionOfferBytes: positiveInt.default(16 * 1024),

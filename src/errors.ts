@@ -14,8 +14,8 @@ export const ERROR_CODES = [
   'not_subscribed', // unsubscribe of a stream the session does not receive
   'already_subscribed', // subscribe twice to one stream
   'unknown_request', // an answer for an id the server is not waiting on
-  'glare', // a client offer crossed a server offer: answer the server's, then retry
   'negotiation_timeout', // the client did not answer a server offer in time
+  'negotiation_failed', // the client could not apply a server offer, or kept crossing it
   'over_capacity', // a server limit was reached
   'session_closed', // the session ended while the request ran
   'internal', // a bug or a mediasoup failure; the message says which

@@ -1,87 +1,10 @@
-// Publications: what the SFU can forward, keyed by MSC3401's
-// (call_id, device_id, purpose). A publication's tracks are mediasoup
-// producers on one router; today the origin is a local session, and the key
-// leaves room for a remote focus as the origin (federation).
-import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
+// The index of publications by stream key. It only indexes: publications own
+// their tracks. A key is taken synchronously, before any await, so two
+// sessions publishing the same new key at once cannot both pass the check.
 import type { types } from 'mediasoup';
+import { Publication, streamKeyString, type PublicationOrigin, type StreamKey } from './publication.ts';
 
-export interface StreamKey {
-  callId: string;
-  deviceId: string;
-  purpose: string;
-}
-
-export function streamKeyString(key: StreamKey): string {
-  return JSON.stringify([key.callId, key.deviceId, key.purpose]);
-}
-
-/** Where a publication's media comes from. */
-export type PublicationOrigin = { kind: 'session'; sessionId: string };
-
-export interface PublicationEvents {
-  trackadded: [types.Producer];
-  trackremoved: [types.Producer];
-  close: [reason: string];
-}
-
-export class Publication extends EventEmitter<PublicationEvents> {
-  /** Opaque id, used as the msid stream id subscribers see. */
-  readonly id = randomUUID().replaceAll('-', '');
-  readonly key: StreamKey;
-  readonly origin: PublicationOrigin;
-  readonly router: types.Router;
-  readonly #tracks = new Map<string, types.Producer>();
-  /** Producers piped to other routers, by `${routerId} ${producerId}`. */
-  readonly #pipes = new Map<string, Promise<void>>();
-  #closed = false;
-
-  constructor(key: StreamKey, origin: PublicationOrigin, router: types.Router) {
-    super();
-    this.setMaxListeners(0);
-    this.key = key;
-    this.origin = origin;
-    this.router = router;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  get tracks(): types.Producer[] {
-    return [...this.#tracks.values()];
-  }
-
-  addTrack(producer: types.Producer): void {
-    this.#tracks.set(producer.id, producer);
-    producer.observer.once('close', () => {
-      if (this.#tracks.delete(producer.id) && !this.#closed) this.emit('trackremoved', producer);
-    });
-    this.emit('trackadded', producer);
-  }
-
-  /** Makes `producer` available on `router` (same id), piping it once per router. */
-  async ensureOn(router: types.Router, producer: types.Producer): Promise<void> {
-    if (router.id === this.router.id) return;
-    const key = `${router.id} ${producer.id}`;
-    let pending = this.#pipes.get(key);
-    if (!pending) {
-      pending = this.router.pipeToRouter({ producerId: producer.id, router }).then(() => undefined);
-      this.#pipes.set(key, pending);
-      pending.catch(() => this.#pipes.delete(key));
-    }
-    await pending;
-  }
-
-  /** Closes every track; subscribers learn through `close`. Idempotent. */
-  close(reason = 'unpublished'): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const producer of this.#tracks.values()) producer.close();
-    this.#tracks.clear();
-    this.emit('close', reason);
-  }
-}
+export { Publication, PublicationClosedError, streamKeyString, type PublicationOrigin, type StreamKey } from './publication.ts';
 
 export class PublicationRegistry {
   readonly #byKey = new Map<string, Publication>();
@@ -98,13 +21,23 @@ export class PublicationRegistry {
     return [...this.#byKey.values()];
   }
 
-  /** Registers a new publication; the caller has checked the key is free. */
-  add(publication: Publication): void {
-    const k = streamKeyString(publication.key);
-    if (this.#byKey.has(k)) throw new Error(`stream ${k} already registered`);
+  /**
+   * The publication for `key` owned by `origin`, created and registered now if
+   * the key is free; undefined if another origin holds it.
+   */
+  take(key: StreamKey, origin: PublicationOrigin, router: types.Router): { publication: Publication; created: boolean } | undefined {
+    const k = streamKeyString(key);
+    const existing = this.#byKey.get(k);
+    if (existing) return sameOrigin(existing.origin, origin) ? { publication: existing, created: false } : undefined;
+    const publication = new Publication(key, origin, router);
     this.#byKey.set(k, publication);
     publication.once('close', () => {
       if (this.#byKey.get(k) === publication) this.#byKey.delete(k);
     });
+    return { publication, created: true };
   }
+}
+
+function sameOrigin(a: PublicationOrigin, b: PublicationOrigin): boolean {
+  return a.kind === b.kind && a.sessionId === b.sessionId;
 }

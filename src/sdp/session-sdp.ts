@@ -4,8 +4,10 @@
 //
 // A section can carry media from the client (a published track, `recv`), to
 // the client (a consumer, `send`), both, or neither (primed or idle). Sections
-// whose media ended are closed (port 0), which ends the browser's track; their
-// slots are recycled for new sections with fresh mids.
+// whose media ended are closed (port 0), which ends the browser's track. A
+// closed slot is recycled, with a fresh mid, only once an offer/answer that
+// carried the close has completed: Chromium accepts a new mid in a slot only
+// after it has stopped the old transceiver.
 import sdpTransform from 'sdp-transform';
 import type { MediaAttributes, MediaDescription, SessionDescription } from 'sdp-transform';
 import type { types } from 'mediasoup';
@@ -37,6 +39,8 @@ export interface RtpSection {
   kind: types.MediaKind;
   mid: string;
   closed: boolean;
+  /** Closed, and the close was part of a completed offer/answer: the slot may take a new section. */
+  reusable?: boolean | undefined;
   /** Codecs and header extensions as on the wire in this section. */
   codecs: types.RtpCodecParameters[];
   headerExtensions: types.RtpHeaderExtensionParameters[];
@@ -96,6 +100,8 @@ export class SessionSdp {
   readonly #sessionId = String(Math.floor(Math.random() * 2 ** 52));
   #version = 0;
   #nextMid = 1;
+  /** Sections that were closed when the last description was rendered. */
+  #renderedClosed = new Set<Section>();
   sections: Section[] = [];
 
   constructor(transport: LocalTransportInfo) {
@@ -110,13 +116,37 @@ export class SessionSdp {
     return this.sections.find((s) => s.mid === mid);
   }
 
-  /** A copy to restore if a negotiation fails. */
+  /**
+   * A copy to go back to while nothing of the change has reached the client:
+   * before an offer is sent, or when the client proves it did not apply it
+   * (it crossed it with its own offer, or said it could not apply it).
+   */
   snapshot(): Section[] {
     return this.sections.map((s) => ({ ...s }));
   }
 
   restore(snapshot: Section[]): void {
     this.sections = snapshot;
+    this.#renderedClosed.clear();
+  }
+
+  /** Closes a section (port 0 from the next description on); its slot is not reusable yet. */
+  close(mid: string): void {
+    const s = this.find(mid);
+    if (!s || s.kind === 'application' || s.closed) return;
+    s.closed = true;
+    s.reusable = false;
+    s.send = undefined;
+    s.recv = undefined;
+  }
+
+  /**
+   * The last rendered description was answered (or, for an answer we sent,
+   * delivered): the closes it carried are final, so those slots may be reused.
+   */
+  completed(): void {
+    for (const s of this.#renderedClosed) if (s.kind !== 'application' && s.closed) s.reusable = true;
+    this.#renderedClosed.clear();
   }
 
   /** Mids the server makes up; prefixed so they never meet the browser's numeric ones. */
@@ -124,9 +154,9 @@ export class SessionSdp {
     return `s${this.#nextMid++}`;
   }
 
-  /** Adds a server-offered section, reusing the first closed slot (with a new mid). */
+  /** Adds a server-offered section, reusing the first slot whose close was answered (with a new mid). */
   addServerSection(section: RtpSection): void {
-    const free = this.sections.findIndex((s) => s.kind !== 'application' && s.closed);
+    const free = this.sections.findIndex((s) => s.kind !== 'application' && s.closed && s.reusable);
     if (free >= 0) this.sections[free] = section;
     else this.sections.push(section);
   }
@@ -134,6 +164,7 @@ export class SessionSdp {
   /** Renders an offer (server-initiated) or an answer (to `offer`, section by section). */
   render(offer?: SessionDescription): string {
     this.#version++;
+    this.#renderedClosed = new Set(this.sections.filter((s) => s.kind !== 'application' && s.closed));
     const offered = new Map((offer?.media ?? []).map((m) => [String(m.mid), m]));
     // A section is bundled unless it is closed here or rejected by the offer.
     const open = this.sections.filter((s) => s.kind === 'application' || (!s.closed && offered.get(s.mid)?.port !== 0));

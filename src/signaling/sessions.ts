@@ -53,12 +53,21 @@ export class SessionManager {
     if (this.#sessions.size >= this.#config.maxSessions) {
       throw new AppError('over_capacity', `this focus already has ${this.#config.maxSessions} sessions`);
     }
+    // Counted on the worker before the first await, so a burst spreads out.
     const worker = this.#pool.leastLoaded();
-    const created = await Session.create({ config: this.#config, log: this.#log, registry: this.#registry }, worker, offer);
+    worker.sessions++;
+    let created: { session: Session; answer: string };
+    try {
+      created = await Session.create({ config: this.#config, log: this.#log, registry: this.#registry }, worker, offer);
+    } catch (error) {
+      worker.sessions--;
+      throw error;
+    }
     const { session } = created;
     this.#sessions.set(session.id, session);
     session.on('message', (text, stream) => void this.#dispatcher.dispatch(session, text, stream));
     session.once('close', (reason) => {
+      worker.sessions--;
       this.#sessions.delete(session.id);
       for (const o of this.#observers) o.closed(session, reason);
     });

@@ -55,7 +55,7 @@ describe('bad input on the signaling channel', () => {
     ['extra fields', req({ event: 'unsubscribe', id: 'e5', ...key(), admin: true }), { event: 'unsubscribe', id: 'e5', code: 'bad_request' }],
     ['an empty key part', req({ event: 'subscribe', id: 'e6', ...key({ purpose: '' }) }), { event: 'subscribe', id: 'e6', code: 'bad_request' }],
     ['a key part over the length cap', req({ event: 'subscribe', id: 'e7', ...key({ device_id: 'd'.repeat(300) }) }), { event: 'subscribe', id: 'e7', code: 'bad_request' }],
-    ['an oversized message', req({ event: 'publish', id: 'e8', ...key(), sdp: 'v=0\r\n' + 'a'.repeat(70_000) }), { event: 'publish', id: 'e8', code: 'too_large' }],
+    ['an oversized message', req({ event: 'publish', id: 'e8', ...key(), sdp: 'v=0\r\n' + 'a'.repeat(257_000) }), { event: 'publish', id: 'e8', code: 'too_large' }],
     ['garbage SDP', req({ event: 'publish', id: 'e9', ...key(), sdp: 'hello' }), { event: 'publish', id: 'e9', code: 'invalid_sdp' }],
     ['an answer for an unknown id', req({ event: 'negotiate', id: 'nobody', sdp: 'v=0\r\n' }), { event: 'negotiate', id: 'nobody', code: 'unknown_request' }],
     ['a subscribe answer nobody asked for', req({ event: 'subscribe', id: 'e10', sdp: 'v=0\r\n' }), { event: 'subscribe', id: 'e10', code: 'unknown_request' }],

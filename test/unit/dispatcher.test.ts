@@ -64,7 +64,9 @@ describe('Dispatcher', () => {
     ['an inherited property as event', '{"event":"toString","id":"x"}', 'toString', 'x', 'unknown_event'],
     ['a missing sdp', JSON.stringify({ event: 'publish', id: 'x', ...key }), 'publish', 'x', 'bad_request'],
     ['a key over the cap', JSON.stringify({ event: 'subscribe', id: 'x', ...key, device_id: 'd'.repeat(17) }), 'subscribe', 'x', 'bad_request'],
-    ['a subscribe with both key and sdp', JSON.stringify({ event: 'subscribe', id: 'x', ...key, sdp: 'v=0' }), 'subscribe', 'x', 'bad_request'],
+    ['a subscribe with a key and an error', JSON.stringify({ event: 'subscribe', id: 'x', ...key, error: { message: 'no' } }), 'subscribe', 'x', 'bad_request'],
+    ['a subscribe with part of a key', JSON.stringify({ event: 'subscribe', id: 'x', call_id: 'c', sdp: 'v=0' }), 'subscribe', 'x', 'bad_request'],
+    ['a negotiate with both sdp and error', JSON.stringify({ event: 'negotiate', id: 'x', sdp: 'v=0', error: { message: 'no' } }), 'negotiate', 'x', 'bad_request'],
     ['an id that is an object', JSON.stringify({ event: 'ping', id: { a: 1 } }), 'ping', null, 'bad_request'],
     ['an oversized message', JSON.stringify({ event: 'publish', id: 'big', ...key, sdp: 'x'.repeat(2000) }), 'publish', 'big', 'too_large'],
   ];

@@ -229,8 +229,30 @@ describe('SessionSdp: closed sections', () => {
     expect(m.msid).toBeUndefined();
   });
 
-  it('reuses the slot of a closed section for the next server section, with a new mid', () => {
+  it('does not reuse the slot of a closed section before an offer/answer carrying the close completed', () => {
     const { sdp } = withClosedSection();
+    sdp.render(); // the close is offered, not yet answered
+    sdp.addServerSection(sendSection(sdp, { streamId: 'stream-b', trackId: 'track-b' }));
+    const offer = sdp.render();
+    expect(parse(offer).media.map((m) => m.mid)).toEqual([0, 's1', 's2']);
+    expect(media(offer, 's1').port).toBe(0);
+  });
+
+  it('does not reuse a slot closed after the completed description was rendered', () => {
+    const sdp = newSession();
+    const s = sendSection(sdp);
+    sdp.addServerSection(s);
+    sdp.render(); // offered open
+    sdp.close(s.mid); // closed before the answer came back
+    sdp.completed();
+    sdp.addServerSection(sendSection(sdp));
+    expect(parse(sdp.render()).media.map((m) => m.mid)).toEqual([0, 's1', 's2']);
+  });
+
+  it('reuses the slot of a closed section for the next server section, with a new mid, once the close was answered', () => {
+    const { sdp } = withClosedSection();
+    sdp.render();
+    sdp.completed();
     const next = sendSection(sdp, { streamId: 'stream-b', trackId: 'track-b' });
     sdp.addServerSection(next);
     const offer = sdp.render();

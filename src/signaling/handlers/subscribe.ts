@@ -1,19 +1,17 @@
-import { AppError } from '../../errors.ts';
 import { keyOf, type Handler } from './types.ts';
 
 /**
  * A request (key): the server's offer is the reply, sent by the session, and
- * the handler finishes once the client's answer is applied. An answer (sdp):
- * delivered to the request that waits for it.
+ * the handler finishes once the client's answer is applied. A request with the
+ * client's own offer (key + sdp): the reply is the server's answer. An answer
+ * (sdp alone) or a rejection (error): for the server offer that waits for it.
  */
 export const subscribe: Handler<'subscribe'> = async (session, m) => {
-  if (m.sdp !== undefined) {
-    session.deliverAnswer('subscribe', m.id, m.sdp);
+  if (m.call_id === undefined || m.device_id === undefined || m.purpose === undefined) {
+    if (m.error) session.rejectOffer('subscribe', m.id, m.error.message);
+    else session.deliverAnswer('subscribe', m.id, m.sdp!);
     return undefined;
   }
-  if (m.call_id === undefined || m.device_id === undefined || m.purpose === undefined) {
-    throw new AppError('bad_request', 'subscribe needs call_id, device_id and purpose');
-  }
-  await session.subscribe(m.id, keyOf({ call_id: m.call_id, device_id: m.device_id, purpose: m.purpose }));
-  return undefined;
+  const answer = await session.subscribe(m.id, keyOf({ call_id: m.call_id, device_id: m.device_id, purpose: m.purpose }), m.sdp);
+  return answer === undefined ? undefined : { event: 'subscribe', id: m.id, sdp: answer };
 };

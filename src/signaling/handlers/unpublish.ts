@@ -2,6 +2,6 @@ import { keyOf, type Handler } from './types.ts';
 
 /** Frees the stream's producers; subscribers get stream_ended and a renegotiation. */
 export const unpublish: Handler<'unpublish'> = async (session, m) => {
-  session.unpublish(keyOf(m));
+  await session.unpublish(keyOf(m));
   return { event: 'unpublish', id: m.id };
 };
