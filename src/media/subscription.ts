@@ -21,6 +21,8 @@ export interface SubscribedTrack {
 export interface SubscriptionEvents {
   /** The publication gained a track this subscription has not consumed. */
   trackadded: [types.Producer];
+  /** A forwarded track ended (its producer closed): its section can close. */
+  trackended: [SubscribedTrack];
   /** The subscription ended: `reason` is the publication's, or 'unsubscribed'. */
   close: [reason: string];
 }
@@ -100,6 +102,11 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     }
     const track = { consumer, mid };
     this.#tracks.set(producer.id, track);
+    // The worker closes the consumer when its producer closes (a stopped or
+    // swapped track); the session must then close its section.
+    consumer.once('producerclose', () => {
+      if (!this.#closed) this.emit('trackended', track);
+    });
     return track;
   }
 

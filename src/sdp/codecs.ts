@@ -65,10 +65,28 @@ export function chooseCodecs(m: MediaDescription, routerCaps: types.RtpCapabilit
   const rtx = offered.find((c) => isRtx(c) && Number(c.parameters?.['apt']) === media.payloadType);
   if (rtx && kind === 'video') codecs.push({ ...rtx, rtcpFeedback: [] });
   const routerUris = new Set((routerCaps.headerExtensions ?? []).filter((e) => e.kind === kind).map((e) => e.uri));
+  const routerIds = routerExtensionIds(routerCaps);
   const headerExtensions = (m.ext ?? [])
-    .filter((e) => routerUris.has(e.uri as types.RtpHeaderExtensionUri))
+    .filter((e) => routerUris.has(e.uri as types.RtpHeaderExtensionUri) && !collides(routerIds, e.value, e.uri))
     .map((e) => ({ uri: e.uri as types.RtpHeaderExtensionUri, id: e.value }));
   return { codecs, headerExtensions };
+}
+
+/** The router's header extension ids: forwarded packets carry these, whatever a consumer negotiated. */
+export function routerExtensionIds(routerCaps: types.RtpCapabilities): Map<number, string> {
+  return new Map((routerCaps.headerExtensions ?? []).map((e) => [e.preferredId, e.uri]));
+}
+
+/**
+ * True if `id` means another extension in the router's packets. mediasoup
+ * writes its own ids into every forwarded packet, so a connection that agreed
+ * on `id` for `uri` would misread what it receives (Chromium's default
+ * sdes:mid=4 reads the router's abs-send-time=4 as a mid and drops the
+ * packet). Such an extension is left out of the answer.
+ */
+export function collides(routerIds: Map<number, string>, id: number, uri: string): boolean {
+  const routerUri = routerIds.get(id);
+  return routerUri !== undefined && routerUri !== uri;
 }
 
 /** mediasoup producer parameters for a publish m-section. */
@@ -90,8 +108,9 @@ export function producerParameters(m: MediaDescription, chosen: ChosenCodecs): t
 }
 
 /**
- * What a client can receive, learnt from its answer to our priming offer:
- * router codecs (our payload types) that it kept, and the extensions it kept.
+ * What a client can receive, learnt from its answer to our priming offer (or
+ * from sections it offered): router codecs whose payload type it uses for the
+ * same codec, and router extensions it uses with the router's id.
  */
 export function capabilitiesFromAnswer(answerSections: MediaDescription[], routerCaps: types.RtpCapabilities): types.RtpCapabilities {
   const codecs: types.RtpCodecCapability[] = [];
@@ -101,13 +120,20 @@ export function capabilitiesFromAnswer(answerSections: MediaDescription[], route
     const answered = sectionCodecs(m);
     for (const routerCodec of routerCaps.codecs ?? []) {
       if (routerCodec.kind !== m.type) continue;
-      const match = answered.find((c) => c.payloadType === routerCodec.preferredPayloadType && c.mimeType.toLowerCase() === routerCodec.mimeType.toLowerCase());
+      // The same codec on the same payload type; an RTX only for the same apt.
+      const match = answered.find(
+        (c) =>
+          c.payloadType === routerCodec.preferredPayloadType &&
+          (isRtx(routerCodec) ? isRtx(c) && Number(c.parameters?.['apt']) === Number(routerCodec.parameters?.['apt']) : codecsMatch(c, routerCodec)),
+      );
       if (match && !codecs.some((c) => c.preferredPayloadType === routerCodec.preferredPayloadType)) {
         codecs.push({ ...routerCodec, rtcpFeedback: match.rtcpFeedback ?? [] });
       }
     }
-    for (const e of m.ext ?? []) uris.add(`${m.type} ${e.uri}`);
+    for (const e of m.ext ?? []) uris.add(`${m.type} ${e.uri} ${e.value}`);
   }
-  const headerExtensions = (routerCaps.headerExtensions ?? []).filter((e) => uris.has(`${e.kind} ${e.uri}`));
+  // Only extensions the description uses with the router's id: the router
+  // sends its own ids, so one with another id would be sent wrong.
+  const headerExtensions = (routerCaps.headerExtensions ?? []).filter((e) => uris.has(`${e.kind} ${e.uri} ${e.preferredId}`));
   return { codecs, headerExtensions };
 }

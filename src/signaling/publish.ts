@@ -179,8 +179,8 @@ async function fillReceiveSections(session: Session, offer: SessionDescription, 
   closeUnused(session, offer);
   session.watchSubscription(k, subscription);
   const answer = renderAnswer(session, offer);
-  // The client applies the answer as soon as it arrives.
-  resumeAccepted(session, offer);
+  // The client applies the answer once it arrives.
+  resumeAccepted(session, offer, [300, 1000, 2500]);
   session.log.info({ stream: key, tracks: filled.length }, 'subscribed (client offer)');
   return answer;
 }

@@ -246,6 +246,7 @@ export class Session extends EventEmitter<SessionEvents> {
   watchSubscription(k: string, subscription: Subscription): void {
     this.subscriptions.set(k, subscription);
     subscription.on('trackadded', () => scheduleSync(this));
+    subscription.on('trackended', () => scheduleSync(this));
     subscription.once('close', (reason) => {
       if (this.subscriptions.get(k) !== subscription) return;
       this.subscriptions.delete(k);

@@ -47,6 +47,11 @@ export class SessionManager {
     return this.#sessions.get(id);
   }
 
+  /** The live sessions (tests and operators' tooling). */
+  all(): Session[] {
+    return [...this.#sessions.values()];
+  }
+
   /** Answers a createSession offer. */
   async create(offer: string): Promise<{ session: Session; answer: string }> {
     if (this.#draining) throw new AppError('over_capacity', 'this focus is shutting down');

@@ -155,8 +155,27 @@ async function addConsumers(session: Session, subscription: Subscription, change
   return added;
 }
 
-/** Resumes consumers whose sections the client accepted; closes those it rejected. */
-export function resumeAccepted(session: Session, description: SessionDescription): void {
+/**
+ * Asks the publisher for a key frame now and after each delay: a client that
+ * got our answer (rather than sending one) applies it some time after the
+ * consumer resumed, and a key frame that arrives before that is lost.
+ */
+function requestKeyFrames(consumer: types.Consumer, delaysMs: readonly number[]): void {
+  consumer.requestKeyFrame().catch(() => undefined);
+  for (const delay of delaysMs) {
+    setTimeout(() => {
+      if (!consumer.closed) consumer.requestKeyFrame().catch(() => undefined);
+    }, delay).unref();
+  }
+}
+
+/**
+ * Resumes consumers whose sections the client accepted; closes those it
+ * rejected. `description` is the client's answer, or its offer when the server
+ * answered it (the client then applies our answer after this: key frames are
+ * asked for again a little later).
+ */
+export function resumeAccepted(session: Session, description: SessionDescription, keyFrameDelaysMs: readonly number[] = []): void {
   const byMid = new Map(description.media.map((m) => [String(m.mid), m]));
   for (const subscription of session.subscriptions.values()) {
     for (const { consumer, mid } of subscription.tracks) {
@@ -168,7 +187,7 @@ export function resumeAccepted(session: Session, description: SessionDescription
       } else if (consumer.paused) {
         consumer
           .resume()
-          .then(() => (consumer.kind === 'video' ? consumer.requestKeyFrame() : undefined))
+          .then(() => (consumer.kind === 'video' ? requestKeyFrames(consumer, keyFrameDelaysMs) : undefined))
           .catch(() => undefined);
       }
     }
