@@ -12,7 +12,7 @@ import type { StreamKey } from '../../bench/client.ts';
 import { launchChromium, startTestFoci, waitFor } from '../helpers/browser.ts';
 import { LightMember } from '../helpers/light-member.ts';
 
-const LIGHT = Number(process.env.CALL25_LIGHT ?? 24);
+const LIGHT = 24;
 const CALL = '!call25:example.org/c1';
 const keyOf = (deviceId: string, purpose = 'm.usermedia'): StreamKey => ({ callId: CALL, deviceId, purpose });
 const CHROMIUM_KEY = keyOf('CHROMIUM');
