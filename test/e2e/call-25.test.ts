@@ -73,6 +73,7 @@ async function openLobby(): Promise<Page> {
     w.subs = {};
     w.sent = [];
     w.received = [];
+    w.ended = [];
   });
   return p;
 }
@@ -89,6 +90,7 @@ function join(p: Page, key: StreamKey): Promise<{ connectMs: number; publishMs: 
     w.foci.request = (message: any) => {
       if (typeof message.sdp === 'string') {
         w.sent.push({ event: message.event, purpose: message.purpose, sdpBytes: bytes(message.sdp), messageBytes: bytes(JSON.stringify(message)) + 16 });
+        if (message.event === 'publish') w.lastOffer = message.sdp;
       }
       return request(message);
     };
@@ -127,6 +129,13 @@ function framesDecoded(p: Page): Promise<Record<string, number>> {
     }
     return out;
   });
+}
+
+/** Fails if any member left the call (a stream ended, a session closed): the figures would be of a smaller call. */
+async function expectEveryoneStillThere(): Promise<void> {
+  const gone = members.filter((m) => m.client.closedReason !== undefined).map((m) => `${m.key.deviceId}: ${m.client.closedReason}`);
+  const ended = page ? await page.evaluate(() => (window as any).ended as unknown[]) : [];
+  expect({ lightMembersClosed: gone, chromiumSaw: ended }).toEqual({ lightMembersClosed: [], chromiumSaw: [] });
 }
 
 beforeAll(async () => {
@@ -175,6 +184,7 @@ describe('a call of 25 members (1 Chromium + 24 light members)', () => {
     const first = sample.map(([m, k]) => m.packets(k, 'video'));
     await waitFor(async () => sample.map(([m, k]) => m.packets(k, 'video')), (now) => now.every((n, i) => n > first[i]! + 5), 10_000);
     for (const [i, [m, k]] of sample.entries()) expect(m.packets(k, 'video')).toBeGreaterThan(first[i]! + 5);
+    await expectEveryoneStillThere();
   });
 
   it('Chromium joins and decodes all 24 remote videos within 10 s', { timeout: 120_000 }, async () => {
@@ -225,6 +235,7 @@ describe('a call of 25 members (1 Chromium + 24 light members)', () => {
     expect(allDecodingMs).toBeLessThan(10_000);
     const stalled = Object.keys(firstRead).filter((d) => !(secondRead[d]! > firstRead[d]!));
     expect(stalled, `frames stopped growing from ${stalled.join(', ')}`).toEqual([]);
+    await expectEveryoneStillThere();
   });
 
   it('every light member subscribes to Chromium and receives its camera', { timeout: 90_000 }, async () => {
@@ -243,6 +254,7 @@ describe('a call of 25 members (1 Chromium + 24 light members)', () => {
     // The server re-offers Chromium nothing it has to answer for these: its sections are unchanged.
     const state = await page.evaluate(() => (window as any).foci.pc.connectionState);
     expect(state).toBe('connected');
+    await expectEveryoneStillThere();
   });
 
   it('Chromium adds a screenshare: its ~150 KB re-offer is accepted and the screen reaches a light member', { timeout: 90_000 }, async () => {
@@ -274,5 +286,58 @@ describe('a call of 25 members (1 Chromium + 24 light members)', () => {
     const later = await waitFor(async () => viewer.packets(SCREEN_KEY, 'video'), (n) => n > first + 5, 10_000);
     note(`screenshare packets at the light member: ${first}, then ${later}`);
     expect(later).toBeGreaterThan(first + 5);
+    await expectEveryoneStillThere();
+  });
+
+  it('an offer past the caps gets a typed error on its request and changes nothing', { timeout: 60_000 }, async () => {
+    expect(page).toBeDefined();
+    const before = await framesDecoded(page);
+    const outcome = await page.evaluate(
+      async ({ key, maxSdpBytes }) => {
+        const w = window as any;
+        const pc: RTCPeerConnection = w.foci.pc;
+        if (pc.localDescription?.type !== 'offer') throw new Error(`local description is ${pc.localDescription?.type}`);
+        const bytes = (s: string) => new TextEncoder().encode(s).length;
+        // A larger call: the member's last offer plus copies of received sections (new mids), one at a time.
+        const base = pc.localDescription.sdp.replace(/\r\n$/, '');
+        const received = base.split(/\r\n(?=m=)/).filter((m) => m.includes('\r\na=recvonly'));
+        const grow = (limit: number) => {
+          let sdp = base;
+          for (let i = 0; bytes(sdp) <= limit; i++) sdp += '\r\n' + received[i % received.length]!.replace(/\r\na=mid:\S+/, `\r\na=mid:x${i}`);
+          return sdp + '\r\n';
+        };
+        const attempt = async (sdp: string) => {
+          const message = { event: 'publish', call_id: key.callId, device_id: key.deviceId, purpose: key.purpose, sdp };
+          const size = { sdpBytes: bytes(sdp), messageBytes: bytes(JSON.stringify({ ...message, id: 'c999' })) };
+          try {
+            await w.foci.request(message);
+            return { ...size, error: null };
+          } catch (e: any) {
+            return { ...size, error: { name: e.name, code: e.code ?? null, message: String(e.message) } };
+          }
+        };
+        const overSdp = await attempt(grow(maxSdpBytes));
+        const overChannel = await attempt(grow(300_000));
+        return { overSdp, overChannel, signalingState: pc.signalingState, connectionState: pc.connectionState };
+      },
+      { key: CHROMIUM_KEY, maxSdpBytes: foci.config.maxSdpBytes },
+    );
+    note(`an offer of ${kb(outcome.overSdp.sdpBytes)} SDP (${kb(outcome.overSdp.messageBytes)} message): ${JSON.stringify(outcome.overSdp.error)}`);
+    note(`an offer of ${kb(outcome.overChannel.sdpBytes)} SDP (${kb(outcome.overChannel.messageBytes)} message): ${JSON.stringify(outcome.overChannel.error)}`);
+    // Over the SDP cap but within one message: the server refuses it on the request's id.
+    expect(outcome.overSdp.sdpBytes).toBeGreaterThan(foci.config.maxSdpBytes);
+    expect(outcome.overSdp.messageBytes).toBeLessThanOrEqual(foci.config.maxMessageBytes);
+    expect(outcome.overSdp.error).toMatchObject({ code: 'invalid_sdp', message: expect.stringContaining(`larger than ${foci.config.maxSdpBytes} bytes`) });
+    // Over the data channel's max-message-size (256 KiB): Chromium's send() throws; nothing reaches the server.
+    expect(outcome.overChannel.messageBytes).toBeGreaterThan(262_144);
+    expect(outcome.overChannel.error).not.toBeNull();
+    expect(outcome.overChannel.error!.code).toBeNull();
+    // Nothing changed: the connection is up and every video still plays.
+    expect(outcome.connectionState).toBe('connected');
+    expect(outcome.signalingState).toBe('stable');
+    const after = await waitFor(() => framesDecoded(page), (f) => Object.keys(before).every((d) => f[d]! > before[d]!), 5_000);
+    expect(Object.keys(before).filter((d) => !(after[d]! > before[d]!))).toEqual([]);
+    expect(foci.registry.get(SCREEN_KEY)?.tracks).toHaveLength(1);
+    await expectEveryoneStillThere();
   });
 });
