@@ -96,7 +96,8 @@ function join(p: Page, key: StreamKey): Promise<{ connectMs: number; publishMs: 
     };
     w.foci.addEventListener('message', (e: CustomEvent) => {
       const m = e.detail;
-      if (typeof m.sdp === 'string') w.received.push({ event: m.event, id: m.id, sdpBytes: bytes(m.sdp), sections: m.sdp.split('\r\nm=').length - 1 });
+      if (typeof m.sdp === 'string') w.received.push({ event: m.event, id: m.id, reason: m.reason, sdpBytes: bytes(m.sdp), sections: m.sdp.split('\r\nm=').length - 1 });
+      if (m.event === 'stream_ended' || m.event === 'session_ended') w.ended.push(m);
     });
     t = performance.now();
     const { transceivers } = await w.foci.publish({ ...key, stream: w.camera });
