@@ -1,6 +1,13 @@
 // Captures real SDP offers from headless Chromium into fixtures/sdp/.
 //
-//   node_modules/.bin/node scripts/capture-sdp-fixtures.ts
+//   node_modules/.bin/node scripts/capture-sdp-fixtures.ts          # everything
+//   node_modules/.bin/node scripts/capture-sdp-fixtures.ts cases    # single-connection cases only
+//   node_modules/.bin/node scripts/capture-sdp-fixtures.ts calls    # group-call offers only
+//
+// The group-call offers (CALL_CASES) come from a Chromium member of a real
+// call on a focus started in this process: the other members are publishers
+// on node-datachannel (bench/client.ts), and every section the member
+// receives is one the server offered. Everything runs on loopback.
 //
 // The in-page code lives in PAGE_HTML as plain JavaScript (not TypeScript) so
 // that this file type-checks without the DOM lib and runs under Node's type
@@ -12,6 +19,10 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { BenchClient, type StreamKey } from '../bench/client.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { startFoci, type Foci } from '../src/server.ts';
 import { launchChromium } from '../test/helpers/chromium.ts';
 
 const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sdp');
@@ -29,6 +40,16 @@ const CASES: Record<string, string> = {
   'vp9.offer.sdp': 'vp9',
   'datachannel-and-media.offer.sdp': 'datachannelAndMedia',
 };
+
+// Group-call offers: a member of a call of `members` (its own camera + mic
+// sending, every other member's audio + video received, one data channel).
+// `screenshare`: the re-offer that adds a screenshare to that connection.
+const CALL_CASES: { file: string; members: number; screenshare: boolean }[] = [
+  { file: 'call-6.offer.sdp', members: 6, screenshare: false },
+  { file: 'call-25.offer.sdp', members: 25, screenshare: false },
+  { file: 'call-25-screenshare.offer.sdp', members: 25, screenshare: true },
+];
+const CALL_TIMEOUT_MS = 60_000;
 
 const PAGE_HTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>sdp capture</title></head><body>
@@ -250,18 +271,120 @@ async function captureAll(context: BrowserContext, url: string): Promise<number>
   return failures;
 }
 
+/**
+ * In the page (the focus's demo page, which loads public/foci-client.js):
+ * joins the call, publishes camera + mic, subscribes to `others` one after
+ * another, and returns the offer the connection then makes. With
+ * `screenshare`, publishes a screen as a second stream and returns the offer
+ * that publish sent (so the focus has accepted it); otherwise the offer is
+ * set as local description, read, and rolled back.
+ */
+async function captureCallOffer(page: Page, self: StreamKey, others: StreamKey[], screenshare: boolean): Promise<{ sdp: string; note: string }> {
+  const run = page.evaluate(
+    async ({ self, others, screenshare }) => {
+      const w = window as any;
+      const foci = await w.FociClient.connect(location.origin);
+      try {
+        const camera = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+        await foci.publish({ ...self, stream: camera });
+        for (const other of others) await foci.subscribe(other);
+        const pc: RTCPeerConnection = foci.pc;
+        if (!screenshare) {
+          await pc.setLocalDescription(await pc.createOffer());
+          const sdp = pc.localDescription!.sdp;
+          await pc.setLocalDescription({ type: 'rollback' });
+          return { sdp, note: `${pc.getTransceivers().length} transceivers` };
+        }
+        const sent: string[] = [];
+        const request = foci.request.bind(foci);
+        foci.request = (message: any) => {
+          if (message.event === 'publish') sent.push(message.sdp);
+          return request(message);
+        };
+        const screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+        await foci.publish({ ...self, purpose: 'm.screenshare', stream: screen });
+        const sdp = sent.at(-1)!;
+        return { sdp, note: `accepted by the focus; ${pc.getTransceivers().length} transceivers; ${screen.getVideoTracks()[0]!.label}` };
+      } finally {
+        foci.close();
+      }
+    },
+    { self, others, screenshare },
+  ) as Promise<{ sdp: string; note: string }>;
+  return withTimeout(run, CALL_TIMEOUT_MS, 'call capture');
+}
+
+/** A focus on loopback and ephemeral ports, with `count` publishers (audio + video, no media sent). */
+async function startCall(count: number): Promise<{ foci: Foci; publishers: BenchClient[]; keys: StreamKey[] }> {
+  const config = loadConfig({}, { listenHost: '127.0.0.1', mediaListenIp: '127.0.0.1', listenPort: 0, mediaPort: 0, workers: 1, logLevel: 'warn' });
+  const foci = await startFoci(config, createLogger('silent'));
+  const publishers: BenchClient[] = [];
+  const keys: StreamKey[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const key = { callId: '!capture:example.org/call', deviceId: `MEMBER${String(i + 1).padStart(2, '0')}`, purpose: 'm.usermedia' };
+      const client = await BenchClient.connect(foci.url, { bindAddress: '127.0.0.1' });
+      publishers.push(client);
+      await client.publish(key, { audio: true, video: true });
+      keys.push(key);
+    }
+    return { foci, publishers, keys };
+  } catch (error) {
+    for (const p of publishers) p.close();
+    await foci.close();
+    throw error;
+  }
+}
+
+async function captureCalls(browser: Browser): Promise<number> {
+  const largest = Math.max(...CALL_CASES.map((c) => c.members));
+  const { foci, publishers, keys } = await startCall(largest - 1);
+  let failures = 0;
+  try {
+    const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+    for (const { file, members, screenshare } of CALL_CASES) {
+      const page = await context.newPage();
+      try {
+        await page.goto(`${foci.url}/demo`);
+        await page.waitForFunction('window.FociClient !== undefined');
+        const self = { callId: '!capture:example.org/call', deviceId: `CHROMIUM-${file}`, purpose: 'm.usermedia' };
+        const { sdp, note } = await captureCallOffer(page, self, keys.slice(0, members - 1), screenshare);
+        if (!sdp?.startsWith('v=0')) throw new Error('no SDP returned');
+        await writeFile(join(OUT_DIR, file), sdp);
+        console.log(`ok   ${file} (${Buffer.byteLength(sdp)} bytes, ${sdp.split('\r\nm=').length - 1} m-sections; ${note})`);
+      } catch (err) {
+        failures++;
+        console.error(`FAIL ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      } finally {
+        await page.close().catch(() => {});
+      }
+    }
+  } finally {
+    for (const p of publishers) p.close();
+    await foci.close();
+  }
+  return failures;
+}
+
 async function main(): Promise<number> {
+  const which = process.argv[2] ?? 'all';
+  if (!['all', 'cases', 'calls'].includes(which)) throw new Error(`unknown argument ${which}: use cases, calls or nothing`);
   await mkdir(OUT_DIR, { recursive: true });
   let server: Server | undefined;
   let browser: Browser | undefined;
   try {
-    const site = await startPageServer();
-    server = site.server;
     // launch() gives Chromium a fresh temporary --user-data-dir and removes it on close.
     browser = await launchChromium();
     console.log(`chromium ${browser.version()}`);
-    const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-    return await captureAll(context, site.url);
+    let failures = 0;
+    if (which !== 'calls') {
+      const site = await startPageServer();
+      server = site.server;
+      const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+      failures += await captureAll(context, site.url);
+    }
+    if (which !== 'cases') failures += await captureCalls(browser);
+    return failures;
   } finally {
     await browser?.close().catch(() => {});
     if (server) server.close();
