@@ -4,7 +4,7 @@
 // (it says nothing: no DTLS close, no SCTP abort), a member joins, one swaps
 // its camera, one adds a screenshare, one re-subscribes. After every step,
 // every live received track of every member must keep decoding.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Foci } from '../../src/server.ts';
 import { launchChromiumProcess, type ChromiumProcess } from '../helpers/chromium.ts';
@@ -25,11 +25,21 @@ const browsers: ChromiumProcess[] = [];
 const timings = { publish: [] as number[], subscribe: [] as number[], unsubscribe: [] as number[] };
 const largest = { clientOffer: 0, serverOffer: 0 };
 
-async function timed<T>(into: number[], work: () => Promise<T>): Promise<T> {
+const opLog: string[] = [];
+
+async function timed<T>(into: number[], label: string, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   const result = await work();
-  into.push(Date.now() - started);
+  const ms = Date.now() - started;
+  into.push(ms);
+  opLog.push(`${label} ${ms}`);
   return result;
+}
+
+/** Prints the step's operations with their durations (ms), then forgets them. */
+function printOps(step: string): void {
+  console.log(`[group-call] ${step}: ${opLog.join(', ')}`);
+  opLog.length = 0;
 }
 
 async function join(name: string): Promise<Member> {
@@ -59,6 +69,8 @@ beforeAll(async () => {
   foci = await startTestFoci();
 });
 
+afterEach(({ task }) => printOps(task.name.split(':')[0]!.slice(0, 48)));
+
 afterAll(async () => {
   for (const m of members.values()) await noteSizes(m.page).catch(() => undefined);
   const stats = (xs: number[]) => {
@@ -79,14 +91,14 @@ describe('a six-member group call with churn', () => {
   it('six members, each in its own browser, publish camera + mic and receive every other member', async () => {
     await Promise.all(first.map((name) => join(name)));
     expect(foci.sessions.size).toBe(6);
-    await Promise.all(first.map((name) => timed(timings.publish, () => publish(members.get(name)!.page, keyOf(name)))));
+    await Promise.all(first.map((name) => timed(timings.publish, `${name}:publish`, () => publish(members.get(name)!.page, keyOf(name)))));
     // Each member subscribes to the others one after another; members in parallel.
     await Promise.all(
       first.map(async (name) => {
-        for (const other of first) if (other !== name) await timed(timings.subscribe, () => subscribe(members.get(name)!.page, keyOf(other)));
+        for (const other of first) if (other !== name) await timed(timings.subscribe, `${name}:sub(${other})`, () => subscribe(members.get(name)!.page, keyOf(other)));
       }),
     );
-    const counts = await expectAllDecoding(livePages());
+    const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries(first.map((n) => [n, 10])));
   }, 150_000);
 
@@ -128,22 +140,22 @@ describe('a six-member group call with churn', () => {
     expect(report.every((r) => r.reason === 'publisher_left')).toBe(true);
     expect(foci.registry.get(keyOf(victim.name))).toBeUndefined();
     expect(foci.sessions.size).toBe(5);
-    const counts = await expectAllDecoding(livePages());
+    const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries(survivors.map((m) => [m.name, 8])));
   }, 90_000);
 
   it('a new member joins: publishes, receives everyone, and everyone receives it', async () => {
     const others = [...members.keys()];
     const newcomer = await join('m6');
-    await timed(timings.publish, () => publish(newcomer.page, keyOf('m6')));
+    await timed(timings.publish, 'm6:publish', () => publish(newcomer.page, keyOf('m6')));
     await Promise.all([
       (async () => {
-        for (const o of others) await timed(timings.subscribe, () => subscribe(newcomer.page, keyOf(o)));
+        for (const o of others) await timed(timings.subscribe, `m6:sub(${o})`, () => subscribe(newcomer.page, keyOf(o)));
       })(),
-      ...others.map((o) => timed(timings.subscribe, () => subscribe(members.get(o)!.page, keyOf('m6')))),
+      ...others.map((o) => timed(timings.subscribe, `${o}:sub(m6)`, () => subscribe(members.get(o)!.page, keyOf('m6')))),
     ]);
     expect(foci.sessions.size).toBe(6);
-    const counts = await expectAllDecoding(livePages());
+    const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, 10])));
   }, 90_000);
 
@@ -152,13 +164,13 @@ describe('a six-member group call with churn', () => {
     const key = keyOf('m0');
     const subscribers = [...members.values()].filter((m) => m !== swapper);
     const before = new Map(await Promise.all(subscribers.map(async (m) => [m.name, await tracksFrom(m.page, key)] as const)));
-    const { oldTrackId, newTrackId } = await timed(timings.publish, () => swapCamera(swapper.page, key));
+    const { oldTrackId, newTrackId } = await timed(timings.publish, 'm0:swap-camera', () => swapCamera(swapper.page, key));
     expect(newTrackId).not.toBe(oldTrackId);
     const producers = foci.registry.get(key)?.tracks.map((t) => t.kind).sort();
     expect(producers).toEqual(['audio', 'video']);
     // Each subscriber ends up with one live audio and one live video track from
     // m0, and the video is not the one it received before the swap.
-    const after = await Promise.all(
+    const after = await timed([], 'subscribers-get-new-video', () => Promise.all(
       subscribers.map((m) =>
         waitFor(
           () => tracksFrom(m.page, key),
@@ -170,26 +182,26 @@ describe('a six-member group call with churn', () => {
           15_000,
         ),
       ),
-    );
+    ));
     after.forEach((ts, i) => {
       const name = subscribers[i]!.name;
       const oldVideo = before.get(name)!.find((t) => t.kind === 'video');
       expect(ts.map((t) => t.kind).sort(), `${name} receives m0's audio and one video`).toEqual(['audio', 'video']);
       expect(ts.find((t) => t.kind === 'video')!.id, `${name} receives m0's new video track`).not.toBe(oldVideo?.id);
     });
-    const counts = await expectAllDecoding(livePages());
+    const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, 10])));
   }, 90_000);
 
   it('a member adds a screenshare after subscribing to everyone; everyone receives and decodes it', async () => {
     const sharer = members.get('m1')!;
     const screen = keyOf('m1', 'm.screenshare');
-    await timed(timings.publish, () => publish(sharer.page, screen, 'screen'));
+    await timed(timings.publish, 'm1:publish-screen', () => publish(sharer.page, screen, 'screen'));
     await noteSizes(sharer.page);
     const viewers = [...members.values()].filter((m) => m !== sharer);
-    const kinds = await Promise.all(viewers.map((m) => timed(timings.subscribe, () => subscribe(m.page, screen))));
+    const kinds = await Promise.all(viewers.map((m) => timed(timings.subscribe, `${m.name}:sub(m1 screen)`, () => subscribe(m.page, screen))));
     for (const k of kinds) expect(k.kinds).toEqual(['video']);
-    const counts = await expectAllDecoding(livePages());
+    const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, n === 'm1' ? 10 : 11])));
   }, 90_000);
 
@@ -198,9 +210,8 @@ describe('a six-member group call with churn', () => {
     const targets = ['m4', 'm5', 'm6'];
     for (const target of targets) {
       const key = keyOf(target);
-      const oldIds = (await tracksFrom(member.page, key)).map((t) => t.id);
-      expect(oldIds).toHaveLength(2);
-      await timed(timings.unsubscribe, () => unsubscribe(member.page, key));
+      expect(await tracksFrom(member.page, key)).toHaveLength(2);
+      await timed(timings.unsubscribe, `m3:unsub(${target})`, () => unsubscribe(member.page, key));
       // The old tracks end (the server's follow-up offer closes their sections).
       const ended = await waitFor(
         () => member.page.evaluate((k) => (window as any).pastSubs.at(-1).ended as string[], key),
@@ -208,14 +219,19 @@ describe('a six-member group call with churn', () => {
         10_000,
       );
       expect(ended.sort(), `${target}'s tracks end on ${member.name} after unsubscribe`).toEqual(['audio', 'video']);
-      const { kinds } = await timed(timings.subscribe, () => subscribe(member.page, key));
+      const { kinds } = await timed(timings.subscribe, `m3:sub(${target})`, () => subscribe(member.page, key));
       expect(kinds.sort()).toEqual(['audio', 'video']);
-      const newIds = (await tracksFrom(member.page, key)).map((t) => t.id);
-      expect(newIds.filter((id) => oldIds.includes(id))).toEqual([]);
-      const counts = await expectAllDecoding({ [member.name]: member.page });
+      // New receivers (track ids come from the msid, so they repeat; the objects do not).
+      const reused = await member.page.evaluate((k) => {
+        const w = window as any;
+        const now = w.subs[JSON.stringify(k)].tracks as MediaStreamTrack[];
+        return now.filter((t) => w.pastSubs.at(-1).tracks.includes(t) || t.readyState !== 'live').length;
+      }, key);
+      expect(reused, 'tracks of the new subscription that are old or not live').toBe(0);
+      const counts = await timed([], 'm3:decoding-check', () => expectAllDecoding({ [member.name]: member.page }));
       expect(counts).toEqual({ [member.name]: 11 });
     }
-    const counts = await expectAllDecoding(livePages());
+    const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, n === 'm1' ? 10 : 11])));
   }, 120_000);
 });
