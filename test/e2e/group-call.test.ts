@@ -111,6 +111,12 @@ describe('a six-member group call with churn', () => {
     victim.chromium.kill();
     members.delete(victim.name);
 
+    // While its fate is unknown, everything else keeps decoding for everyone.
+    const meanwhile = await timed([], 'decoding-check-before-verdict', () =>
+      expectAllDecoding(Object.fromEntries(survivors.map((m) => [m.name, m.page])), { except: (t) => t.key === key }),
+    );
+    expect(meanwhile).toEqual(Object.fromEntries(survivors.map((m) => [m.name, 8])));
+
     // When each survivor saw it: the stream_ended notice, or both tracks ended.
     const read = () =>
       Promise.all(
