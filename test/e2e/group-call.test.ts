@@ -38,8 +38,9 @@ async function timed<T>(into: number[], label: string, work: () => Promise<T>): 
 
 /** Prints the step's operations with their durations (ms), then forgets them. */
 function printOps(step: string): void {
-  console.log(`[group-call] ${step}: ${opLog.join(', ')}`);
+  console.log(`[group-call] ${step}: ${opLog.join(', ')}${serverCloses.length ? `; sessions closed: ${serverCloses.join(', ')}` : ''}`);
   opLog.length = 0;
+  serverCloses.length = 0;
 }
 
 async function join(name: string): Promise<Member> {
@@ -65,11 +66,31 @@ async function tracksFrom(page: Page, key: Key): Promise<{ kind: string; id: str
   return (await liveTracks(page)).filter((t) => t.key === JSON.stringify(key)).map(({ kind, id }) => ({ kind, id }));
 }
 
+/** Sessions the server closed, with why and when (printed after each step). */
+const serverCloses: string[] = [];
+
 beforeAll(async () => {
   foci = await startTestFoci();
+  const started = Date.now();
+  foci.sessions.observe({ opened: () => undefined, closed: (session, reason) => serverCloses.push(`${session.id.slice(0, 8)} ${reason} at +${Date.now() - started} ms`) });
 });
 
-afterEach(({ task }) => printOps(task.name.split(':')[0]!.slice(0, 48)));
+/** No live member was dropped: its client saw no `closed` event and no session_ended. */
+async function expectNobodyDropped(): Promise<void> {
+  for (const m of members.values()) {
+    const seen = await m.page.evaluate(() => ({ closed: (window as any).closedEvents, sessionEnded: (window as any).sessionEnded }));
+    expect(seen, `${m.name} was dropped`).toEqual({ closed: [], sessionEnded: [] });
+  }
+}
+
+afterEach(async ({ task }) => {
+  // Who was dropped, if anyone (the step's own assertions may have stopped before checking).
+  for (const m of members.values()) {
+    const seen = await m.page.evaluate(() => [...(window as any).closedEvents, ...(window as any).sessionEnded]).catch((e: Error) => [e.message]);
+    if (seen.length) opLog.push(`${m.name} dropped: ${JSON.stringify(seen)}`);
+  }
+  printOps(task.name.split(':')[0]!.slice(0, 48));
+});
 
 afterAll(async () => {
   for (const m of members.values()) await noteSizes(m.page).catch(() => undefined);
@@ -98,6 +119,7 @@ describe('a six-member group call with churn', () => {
         for (const other of first) if (other !== name) await timed(timings.subscribe, `${name}:sub(${other})`, () => subscribe(members.get(name)!.page, keyOf(other)));
       }),
     );
+    await expectNobodyDropped();
     const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries(first.map((n) => [n, 10])));
   }, 150_000);
@@ -146,6 +168,7 @@ describe('a six-member group call with churn', () => {
     expect(report.every((r) => r.reason === 'publisher_left')).toBe(true);
     expect(foci.registry.get(keyOf(victim.name))).toBeUndefined();
     expect(foci.sessions.size).toBe(5);
+    await expectNobodyDropped();
     const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries(survivors.map((m) => [m.name, 8])));
   }, 90_000);
@@ -161,6 +184,7 @@ describe('a six-member group call with churn', () => {
       ...others.map((o) => timed(timings.subscribe, `${o}:sub(m6)`, () => subscribe(members.get(o)!.page, keyOf('m6')))),
     ]);
     expect(foci.sessions.size).toBe(6);
+    await expectNobodyDropped();
     const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, 10])));
   }, 90_000);
@@ -195,6 +219,7 @@ describe('a six-member group call with churn', () => {
       expect(ts.map((t) => t.kind).sort(), `${name} receives m0's audio and one video`).toEqual(['audio', 'video']);
       expect(ts.find((t) => t.kind === 'video')!.id, `${name} receives m0's new video track`).not.toBe(oldVideo?.id);
     });
+    await expectNobodyDropped();
     const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, 10])));
   }, 90_000);
@@ -207,6 +232,7 @@ describe('a six-member group call with churn', () => {
     const viewers = [...members.values()].filter((m) => m !== sharer);
     const kinds = await Promise.all(viewers.map((m) => timed(timings.subscribe, `${m.name}:sub(m1 screen)`, () => subscribe(m.page, screen))));
     for (const k of kinds) expect(k.kinds).toEqual(['video']);
+    await expectNobodyDropped();
     const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, n === 'm1' ? 10 : 11])));
   }, 90_000);
@@ -237,6 +263,7 @@ describe('a six-member group call with churn', () => {
       const counts = await timed([], 'm3:decoding-check', () => expectAllDecoding({ [member.name]: member.page }));
       expect(counts).toEqual({ [member.name]: 11 });
     }
+    await expectNobodyDropped();
     const counts = await timed([], 'decoding-check', () => expectAllDecoding(livePages()));
     expect(counts).toEqual(Object.fromEntries([...members.keys()].map((n) => [n, n === 'm1' ? 10 : 11])));
   }, 120_000);
