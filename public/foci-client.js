@@ -196,11 +196,14 @@ export class FociClient extends EventTarget {
   /**
    * Publishes the stream's tracks as (callId, deviceId, purpose). `simulcast`
    * sends video as three layers (rids q, h, f; quarter, half, full).
+   * `stop` lists transceivers to stop in the same offer: to swap a camera,
+   * stop the old one's transceiver and publish the new track under the same key.
    */
-  async publish({ callId, deviceId, purpose, stream, simulcast = false, codec }) {
+  async publish({ callId, deviceId, purpose, stream, simulcast = false, codec, stop = [] }) {
     const key = { call_id: callId, device_id: deviceId, purpose };
-    const transceivers = await this.#offer(key, () =>
-      stream.getTracks().map((track) => {
+    const transceivers = await this.#offer(key, () => {
+      for (const t of stop) t.stop();
+      return stream.getTracks().map((track) => {
         const init = { direction: 'sendonly', streams: [stream] };
         if (simulcast && track.kind === 'video') {
           init.sendEncodings = [
@@ -217,8 +220,8 @@ export class FociClient extends EventTarget {
           transceiver.setCodecPreferences([...wanted, ...rtx]);
         }
         return transceiver;
-      }),
-    );
+      });
+    });
     return { transceivers };
   }
 

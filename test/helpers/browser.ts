@@ -19,7 +19,15 @@ export interface Key {
   purpose: string;
 }
 
-/** A page with the client loaded and connected (window.foci). */
+/**
+ * A page with the client loaded and connected (window.foci). The page also
+ * records what a user of the call would notice: `ended` (stream_ended
+ * notices, with the time `at` they arrived), `closedEvents` (the client's
+ * `closed` events), `sessionEnded` (session_ended messages) and `sizes` (the
+ * largest SDP it offered in a publish, and the largest server offer it got).
+ * Tracks that a server offer adds to a subscribed stream later (the publisher
+ * swapped a camera) join that subscription and play.
+ */
 export async function openClient(browser: Browser, url: string, options: { openSignaling?: boolean } = {}): Promise<Page> {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e.message));
@@ -28,34 +36,101 @@ export async function openClient(browser: Browser, url: string, options: { openS
   await page.waitForFunction(() => (window as any).FociClient !== undefined);
   await page.evaluate(async (opts) => {
     const w = window as any;
+    w.sizes = { clientOffer: 0, serverOffer: 0 };
+    const send = RTCDataChannel.prototype.send;
+    RTCDataChannel.prototype.send = function (this: RTCDataChannel, data: any) {
+      if (typeof data === 'string' && data.includes('"event":"publish"')) {
+        const sdp = JSON.parse(data).sdp;
+        if (typeof sdp === 'string') w.sizes.clientOffer = Math.max(w.sizes.clientOffer, sdp.length);
+      }
+      return send.call(this, data);
+    } as any;
     const FociClient = w.FociClient;
     w.foci = await FociClient.connect(location.origin, opts);
     w.subs = {};
+    w.pastSubs = [];
     w.ended = [];
-    w.foci.addEventListener('streamended', (e: CustomEvent) => w.ended.push(e.detail));
+    w.closedEvents = [];
+    w.sessionEnded = [];
+    w.foci.addEventListener('streamended', (e: CustomEvent) => w.ended.push({ ...e.detail, at: Date.now() }));
+    w.foci.addEventListener('closed', (e: CustomEvent) => w.closedEvents.push({ ...e.detail, at: Date.now() }));
+    w.foci.addEventListener('message', (e: CustomEvent) => {
+      const m = e.detail;
+      if (m.event === 'session_ended') w.sessionEnded.push({ ...m, at: Date.now() });
+      if (typeof m.sdp === 'string' && (m.event === 'subscribe' || m.event === 'negotiate')) w.sizes.serverOffer = Math.max(w.sizes.serverOffer, m.sdp.length);
+    });
+    // Plays a received track and notes when it ends.
+    w.adopt = (sub: any, track: MediaStreamTrack, play: boolean) => {
+      if (!sub.tracks.includes(track)) sub.tracks.push(track);
+      track.addEventListener('ended', () => {
+        sub.ended.push(track.kind);
+        sub.endedAt.push(Date.now());
+      });
+      if (!play) return;
+      const element = document.createElement(track.kind === 'video' ? 'video' : 'audio') as HTMLMediaElement;
+      element.autoplay = true;
+      element.srcObject = new MediaStream([track]);
+      document.body.append(element);
+    };
+    w.foci.pc.addEventListener('track', (e: RTCTrackEvent) => {
+      const streamId = e.streams[0]?.id;
+      for (const sub of Object.values(w.subs) as any[]) if (sub.streamId === streamId && !sub.tracks.includes(e.track)) w.adopt(sub, e.track, true);
+    });
   }, options);
   return page;
 }
 
 export type Feed = 'camera' | 'screen' | 'audio' | 'video';
 
+export interface PublishOptions {
+  simulcast?: boolean;
+  codec?: string;
+  /** Camera size; 320×180 by default (640×360 with simulcast: below it Chromium sends one layer). */
+  width?: number;
+  height?: number;
+}
+
 /** Publishes fake camera/mic (or a screen) under `key`. */
-export async function publish(page: Page, key: Key, feed: Feed = 'camera', options: { simulcast?: boolean; codec?: string } = {}): Promise<void> {
+export async function publish(page: Page, key: Key, feed: Feed = 'camera', options: PublishOptions = {}): Promise<void> {
+  const { width = options.simulcast ? 640 : 320, height = options.simulcast ? 360 : 180, ...rest } = options;
   await page.evaluate(
-    async ({ key, feed, options }) => {
+    async ({ key, feed, options, width, height }) => {
       const w = window as any;
       const stream =
         feed === 'screen'
-          ? await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })
+          ? await navigator.mediaDevices.getDisplayMedia({ video: { width, height }, audio: false })
           : await navigator.mediaDevices.getUserMedia({
               audio: feed !== 'video',
-              video: feed === 'audio' ? false : { width: 640, height: 360 },
+              video: feed === 'audio' ? false : { width, height },
             });
       const { transceivers } = await w.foci.publish({ ...key, stream, ...options });
       w.published ??= {};
       w.published[JSON.stringify(key)] = { stream, transceivers };
     },
-    { key, feed, options },
+    { key, feed, options: rest, width, height },
+  );
+}
+
+/**
+ * Swaps the camera of a published stream: stops the old video transceiver and
+ * sends a new camera track in the same offer, under the same key (not
+ * replaceTrack). Returns the ids of the old and new tracks.
+ */
+export async function swapCamera(page: Page, key: Key, size = { width: 320, height: 180 }): Promise<{ oldTrackId: string; newTrackId: string }> {
+  return page.evaluate(
+    async ({ key, size }) => {
+      const w = window as any;
+      const published = w.published[JSON.stringify(key)];
+      const old = published.transceivers.find((t: RTCRtpTransceiver) => t.sender.track?.kind === 'video' && t.currentDirection !== 'stopped');
+      if (!old) throw new Error('no video transceiver to swap');
+      const oldTrack: MediaStreamTrack = old.sender.track;
+      const stream = await navigator.mediaDevices.getUserMedia({ video: size });
+      const { transceivers } = await w.foci.publish({ ...key, stream, stop: [old] });
+      oldTrack.stop();
+      published.transceivers = [...published.transceivers.filter((t: RTCRtpTransceiver) => t !== old), ...transceivers];
+      return { oldTrackId: oldTrack.id, newTrackId: stream.getVideoTracks()[0]!.id };
+    },
+    { key, size },
   );
 }
 
@@ -63,14 +138,25 @@ export async function publish(page: Page, key: Key, feed: Feed = 'camera', optio
 export async function subscribe(page: Page, key: Key): Promise<{ kinds: string[] }> {
   return page.evaluate(async (key) => {
     const w = window as any;
-    const { stream, tracks } = await w.foci.subscribe(key);
+    const { stream, tracks, streamId } = await w.foci.subscribe(key);
     const element = document.createElement(stream.getVideoTracks().length ? 'video' : 'audio') as HTMLMediaElement;
     element.autoplay = true;
     element.srcObject = stream;
     document.body.append(element);
-    w.subs[JSON.stringify(key)] = { stream, tracks, ended: [] as string[] };
-    for (const t of tracks) t.addEventListener('ended', () => w.subs[JSON.stringify(key)].ended.push(t.kind));
+    const sub = { streamId, stream, tracks: [] as MediaStreamTrack[], ended: [] as string[], endedAt: [] as number[] };
+    w.subs[JSON.stringify(key)] = sub;
+    for (const t of tracks) w.adopt(sub, t, false);
     return { kinds: tracks.map((t: MediaStreamTrack) => t.kind) };
+  }, key);
+}
+
+/** Unsubscribes; the subscription's tracks are no longer counted as the page's. */
+export async function unsubscribe(page: Page, key: Key): Promise<void> {
+  await page.evaluate(async (key) => {
+    const w = window as any;
+    await w.foci.unsubscribe(key);
+    w.pastSubs.push(w.subs[JSON.stringify(key)]);
+    delete w.subs[JSON.stringify(key)];
   }, key);
 }
 
@@ -149,4 +235,80 @@ export async function expectFlowing(page: Page, key: Key, expect: { video?: bool
   if (expect.video && !(later.framesDecoded > first.framesDecoded)) throw new Error(`video frames stopped: ${JSON.stringify(later)}`);
   if (expect.audio && !(later.audioEnergy > 0)) throw new Error(`no audio energy: ${JSON.stringify(later)}`);
   return later;
+}
+
+/** One live received track of a subscription, as the page's getStats sees it. */
+export interface TrackReading {
+  /** The subscription's key (JSON). */
+  key: string;
+  kind: string;
+  id: string;
+  mid: string | null;
+  framesDecoded: number;
+  audioEnergy: number;
+}
+
+/** Every live track of every subscription of the page. */
+export async function liveTracks(page: Page): Promise<TrackReading[]> {
+  return page.evaluate(async () => {
+    const w = window as any;
+    const out: any[] = [];
+    const transceivers: RTCRtpTransceiver[] = w.foci.pc.getTransceivers();
+    for (const [key, sub] of Object.entries(w.subs) as [string, any][]) {
+      for (const track of sub.tracks as MediaStreamTrack[]) {
+        if (track.readyState !== 'live') continue;
+        const t = transceivers.find((x) => x.receiver.track === track);
+        const reading = { key, kind: track.kind, id: track.id, mid: t?.mid ?? null, framesDecoded: 0, audioEnergy: 0 };
+        if (t) {
+          (await t.receiver.getStats()).forEach((s: any) => {
+            if (s.type !== 'inbound-rtp') return;
+            reading.framesDecoded += s.framesDecoded ?? 0;
+            reading.audioEnergy += s.totalAudioEnergy ?? 0;
+          });
+        }
+        out.push(reading);
+      }
+    }
+    return out;
+  });
+}
+
+/**
+ * Every live received track of every member decodes: two reads, and in the
+ * second each video track has decoded more frames (and each audio track has
+ * more energy, unless `audio: false`) than in the first. Throws with the
+ * tracks that did not grow. Returns the number of live tracks per member.
+ * `except` leaves tracks out (those of a member that just vanished).
+ */
+export async function expectAllDecoding(
+  members: Record<string, Page>,
+  { audio = true, timeoutMs = 15_000, except }: { audio?: boolean; timeoutMs?: number; except?: (t: TrackReading) => boolean } = {},
+): Promise<Record<string, number>> {
+  const names = Object.keys(members);
+  const read = async (page: Page) => (await liveTracks(page)).filter((t) => !except?.(t));
+  const readAll = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await read(members[n]!)] as const)));
+  const first = await readAll();
+  const stuck = (later: Record<string, TrackReading[]>) => {
+    const problems: string[] = [];
+    for (const n of names) {
+      for (const before of first[n]!) {
+        const after = later[n]!.find((t) => t.id === before.id);
+        const what = `${n} ← ${before.key} ${before.kind} (mid ${before.mid})`;
+        if (!after) problems.push(`${what}: ended`);
+        else if (before.kind === 'video' && !(after.framesDecoded > before.framesDecoded)) problems.push(`${what}: frames ${before.framesDecoded} → ${after.framesDecoded}`);
+        else if (before.kind === 'audio' && audio && !(after.audioEnergy > before.audioEnergy)) problems.push(`${what}: energy ${before.audioEnergy} → ${after.audioEnergy}`);
+      }
+    }
+    return problems;
+  };
+  await new Promise((r) => setTimeout(r, 1000));
+  const later = await waitFor(readAll, (l) => stuck(l).length === 0, timeoutMs);
+  const problems = stuck(later);
+  if (problems.length > 0) throw new Error(`not decoding after ${timeoutMs} ms:\n  ${problems.join('\n  ')}`);
+  return Object.fromEntries(names.map((n) => [n, later[n]!.length]));
+}
+
+/** The largest SDP the page offered (publish) and the largest server offer it received, in bytes. */
+export async function sdpSizes(page: Page): Promise<{ clientOffer: number; serverOffer: number }> {
+  return page.evaluate(() => ({ ...(window as any).sizes }));
 }
