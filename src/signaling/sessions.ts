@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { PublicationRegistry } from '../media/registry.ts';
-import type { WorkerPool } from '../media/worker-pool.ts';
+import type { MediaWorker, WorkerPool } from '../media/worker-pool.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Session, type SessionCloseReason } from './session.ts';
 
@@ -21,6 +21,9 @@ export class SessionManager {
   readonly #registry: PublicationRegistry;
   readonly #dispatcher: Dispatcher;
   readonly #observers: SessionObserver[] = [];
+  /** Creations in flight, in total and per worker. */
+  readonly #pending = new Map<MediaWorker, number>();
+  #pendingTotal = 0;
   #draining = false;
 
   constructor(config: Config, log: Logger, pool: WorkerPool, registry: PublicationRegistry) {
@@ -47,19 +50,62 @@ export class SessionManager {
     return this.#sessions.get(id);
   }
 
-  /** Answers a createSession offer. */
+  /** Sessions being created: counted against maxSessions until they exist or fail. */
+  get pending(): number {
+    return this.#pendingTotal;
+  }
+
+  /**
+   * The worker for a new session: the one with the fewest sessions, counting
+   * creations still in flight there (worker.sessions only moves once a
+   * session exists, after several awaits).
+   */
+  #place(): MediaWorker {
+    let best: MediaWorker | undefined;
+    let bestLoad = Infinity;
+    for (const w of this.#pool.workers) {
+      if (w.worker.closed) continue;
+      const load = w.sessions + (this.#pending.get(w) ?? 0);
+      if (load < bestLoad) [best, bestLoad] = [w, load];
+    }
+    if (!best) throw new Error('no live mediasoup worker');
+    return best;
+  }
+
+  /**
+   * Answers a createSession offer. The capacity check and the worker choice
+   * are reserved synchronously, before the first await, so a burst of
+   * parallel requests can neither pass maxSessions nor pile onto one worker.
+   */
   async create(offer: string): Promise<{ session: Session; answer: string }> {
     if (this.#draining) throw new AppError('over_capacity', 'this focus is shutting down');
-    if (this.#sessions.size >= this.#config.maxSessions) {
+    if (this.#sessions.size + this.#pendingTotal >= this.#config.maxSessions) {
       throw new AppError('over_capacity', `this focus already has ${this.#config.maxSessions} sessions`);
     }
-    const worker = this.#pool.leastLoaded();
-    const created = await Session.create({ config: this.#config, log: this.#log, registry: this.#registry }, worker, offer);
+    const worker = this.#place();
+    this.#pendingTotal++;
+    this.#pending.set(worker, (this.#pending.get(worker) ?? 0) + 1);
+    let created: { session: Session; answer: string };
+    try {
+      created = await Session.create({ config: this.#config, log: this.#log, registry: this.#registry }, worker, offer);
+    } finally {
+      // Session.create counts the session on its worker (worker.sessions++) when it succeeds.
+      this.#pendingTotal--;
+      const left = (this.#pending.get(worker) ?? 1) - 1;
+      if (left > 0) this.#pending.set(worker, left);
+      else this.#pending.delete(worker);
+    }
     const { session } = created;
+    if (this.#draining) {
+      // closeAll ran while this one was being made: it would outlive the shutdown.
+      session.close('server_shutdown');
+      throw new AppError('over_capacity', 'this focus is shutting down');
+    }
     this.#sessions.set(session.id, session);
     session.on('message', (text, stream) => void this.#dispatcher.dispatch(session, text, stream));
     session.once('close', (reason) => {
       this.#sessions.delete(session.id);
+      this.#dispatcher.forget(session);
       for (const o of this.#observers) o.closed(session, reason);
     });
     for (const o of this.#observers) o.opened(session);
