@@ -14,7 +14,7 @@ import type { Session } from '../../src/signaling/session.ts';
 
 let server: ServerType | undefined;
 afterEach(async () => {
-  server?.closeAllConnections?.();
+  (server as import('node:http').Server | undefined)?.closeAllConnections();
   await new Promise((r) => server?.close(r) ?? r(undefined));
   server = undefined;
 });
