@@ -2,9 +2,22 @@
 // overridable from the environment, validated once at start-up.
 import os from 'node:os';
 import { z } from 'zod';
+import { CidrSet } from './http/client-address.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const cidrList = z.string().refine(
+  (v) => {
+    try {
+      CidrSet.parse(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'a comma-separated list of addresses or CIDRs (e.g. "10.0.0.0/8, ::1")' },
+);
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false'])]).transform((v) => v === true || v === '1' || v === 'true');
 
 export const ConfigSchema = z.object({
@@ -31,8 +44,6 @@ export const ConfigSchema = z.object({
   maxSessions: positiveInt.default(500),
   maxTracksPerSession: positiveInt.default(32),
   maxConsumersPerWorker: positiveInt.default(2000),
-  /** Streams one session may receive: a call of 40 members with a screenshare each, with room to spare. */
-  maxSubscriptionsPerSession: positiveInt.default(100),
   /**
    * Signaling limits. Sized from measured Chromium offers (fixtures/sdp/README.md):
    * every member's connection carries every subscribed track, ~2.5–3 KB of
@@ -68,6 +79,40 @@ export const ConfigSchema = z.object({
   initialOutgoingBitrate: positiveInt.default(1_500_000),
   /** CORS: '*' or a comma-separated list of origins. */
   corsOrigins: z.string().default('*'),
+  /**
+   * text/plain createSession bodies are CORS-simple: any page can make its
+   * visitors' browsers post one without a preflight. They are accepted while
+   * corsOrigins is '*' (the open default); once an origin allow-list is set
+   * they are refused (415) unless this is on.
+   */
+  allowTextPlainOffers: bool.default(false),
+  /**
+   * Abuse limits on createSession, per client address (IPv4 address, or IPv6
+   * /64), checked before any worker object is made. Sized so that a busy
+   * office behind one NAT (100+ people joining a meeting within a minute, or
+   * all reconnecting at once after a network blip) gets through, while one
+   * host cannot hold more than its share of maxSessions: a half-open session
+   * holds worker objects for connectTimeoutMs. 0 turns a limit off.
+   */
+  maxSessionsPerAddress: nonNegativeInt.default(200),
+  createSessionRatePerS: z.coerce.number().min(0).default(3),
+  createSessionBurst: positiveInt.default(150),
+  /**
+   * Proxies whose X-Forwarded-For is believed (comma-separated addresses or
+   * CIDRs). Empty: the socket peer is the client.
+   */
+  trustedProxies: cidrList.default(''),
+  /**
+   * An oversized createSession body is read and thrown away up to this many
+   * bytes, so the 413 arrives and the connection stays usable; a larger one
+   * gets its 413 with Connection: close.
+   */
+  maxDiscardBodyBytes: positiveInt.default(1024 * 1024),
+  /** Signaling messages per session: sustained rate and burst (token bucket); 0 turns it off. */
+  maxMessagesPerS: z.coerce.number().min(0).default(50),
+  messageBurst: positiveInt.default(200),
+  /** Streams one session may subscribe to at once. */
+  maxSubscriptionsPerSession: positiveInt.default(128),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Serve the demo page at / and /demo. */
   demo: bool.default(true),

@@ -1,13 +1,16 @@
 // HTTP edge: createSession, health, metrics and the demo. Routes stay thin;
 // errors are AppErrors mapped to a status in onError, the one place.
 import { readFileSync } from 'node:fs';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import { bodyLimit } from 'hono/body-limit';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { AppError, toAppError, type ErrorCode } from '../errors.ts';
+import { AppError, publicError, toAppError, type ErrorCode } from '../errors.ts';
+import { AddressLimiter } from '../limits/address-limits.ts';
+import { bodyHygiene, readBodyText, type BodyLimits } from './body.ts';
+import { addressKey, CidrSet, clientAddress } from './client-address.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import type { SessionManager } from '../signaling/sessions.ts';
@@ -36,6 +39,9 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   negotiation_timeout: 504,
   negotiation_failed: 409,
   over_capacity: 503,
+  rate_limited: 429,
+  too_many_sessions: 429,
+  origin_not_allowed: 403,
   session_closed: 410,
   internal: 500,
 };
@@ -43,8 +49,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
 const PUBLIC_DIR = new URL('../../public/', import.meta.url);
 
 /** Reads the offer from a raw SDP body or `{"type":"offer","sdp":…}`. */
-async function readOffer(contentType: string, body: () => Promise<string>): Promise<{ sdp: string; json: boolean }> {
-  const type = contentType.split(';')[0]!.trim().toLowerCase();
+async function readOffer(type: string, body: () => Promise<string>): Promise<{ sdp: string; json: boolean }> {
   if (type === 'application/sdp' || type === 'text/plain') return { sdp: await body(), json: false };
   if (type === 'application/json') {
     let parsed: unknown;
@@ -62,27 +67,54 @@ async function readOffer(contentType: string, body: () => Promise<string>): Prom
   throw new AppError('unsupported_content_type', 'send the offer as application/sdp, text/plain or application/json');
 }
 
+/** The socket peer's address; undefined outside a Node server (app.request() without env). */
+function peerAddress(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createApp(deps: AppDeps): Hono {
   const { config, sessions, pool, metrics } = deps;
   const app = new Hono();
-  const origins = config.corsOrigins.trim() === '*' ? '*' : config.corsOrigins.split(',').map((o) => o.trim());
+  const openCors = config.corsOrigins.trim() === '*';
+  const origins = openCors ? '*' : config.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  // CORS-simple (no preflight), so any page could post it: only in the open default or when allowed explicitly.
+  const textPlainAllowed = openCors || config.allowTextPlainOffers;
+  const trustedProxies = CidrSet.parse(config.trustedProxies);
+  const limiter = new AddressLimiter(config);
+  const bodyLimits: BodyLimits = { maxBytes: config.maxSessionOfferBytes + 1024, maxDiscardBytes: config.maxDiscardBodyBytes };
   app.use('/createSession', cors({ origin: origins, allowMethods: ['POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Authorization'], maxAge: 600 }));
 
-  app.post(
-    '/createSession',
-    bodyLimit({
-      maxSize: config.maxSessionOfferBytes + 1024,
-      onError: () => {
-        throw new AppError('too_large', `body is larger than ${config.maxSessionOfferBytes} bytes`);
-      },
-    }),
-    async (c) => {
-      const offer = await readOffer(c.req.header('content-type') ?? '', () => c.req.text());
-      const { answer } = await sessions.create(offer.sdp);
+  app.post('/createSession', bodyHygiene(bodyLimits), async (c) => {
+    // CORS headers only stop a page reading the answer; a simple request is still processed.
+    const origin = c.req.header('origin');
+    if (origin !== undefined && origins !== '*' && !origins.includes(origin)) {
+      throw new AppError('origin_not_allowed', `origin ${JSON.stringify(origin.slice(0, 200))} may not create sessions here`);
+    }
+    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'text/plain' && !textPlainAllowed) {
+      throw new AppError('unsupported_content_type', 'this focus takes the offer as application/sdp or application/json (text/plain is refused once an origin allow-list is set)');
+    }
+    if (type !== 'application/sdp' && type !== 'text/plain' && type !== 'application/json') {
+      throw new AppError('unsupported_content_type', 'send the offer as application/sdp, text/plain or application/json');
+    }
+    // Before anything touches a worker: the address's rate and live-session share.
+    const release = limiter.acquire(addressKey(clientAddress(peerAddress(c), c.req.header('x-forwarded-for'), trustedProxies)));
+    try {
+      const offer = await readOffer(type, () => readBodyText(c.req.raw, bodyLimits));
+      const { session, answer } = await sessions.create(offer.sdp);
+      if (session.closed) release();
+      else session.once('close', release);
       if (offer.json) return c.json({ type: 'answer', sdp: answer });
       return c.body(answer, 200, { 'Content-Type': 'application/sdp' });
-    },
-  );
+    } catch (error) {
+      release();
+      throw error;
+    }
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
@@ -102,9 +134,11 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => c.json({ error: { code: 'not_found', message: 'no such route' } }, 404));
   app.onError((error, c) => {
     const appError = toAppError(error);
-    if (appError.code === 'internal') deps.log.error({ err: error }, 'request failed');
-    if (c.req.path === '/createSession') metrics.createSessionErrors.inc({ code: appError.code });
-    return c.json({ error: { code: appError.code, message: appError.message } }, STATUS[appError.code]);
+    const { code, message, ref } = publicError(appError);
+    if (ref !== undefined) deps.log.error({ err: error, ref, path: c.req.path }, 'request failed');
+    if (c.req.path === '/createSession') metrics.createSessionErrors.inc({ code });
+    if (appError.retryAfterS !== undefined) c.header('Retry-After', String(appError.retryAfterS));
+    return c.json({ error: { code, message } }, STATUS[code]);
   });
   return app;
 }

@@ -3,7 +3,8 @@
 // Each message is handled on its own, so a subscribe waiting for its answer
 // never blocks the answer itself.
 import type { Logger } from 'pino';
-import { AppError, toAppError } from '../errors.ts';
+import { AppError, publicError, toAppError } from '../errors.ts';
+import { monotonicMs, TokenBucket } from '../limits/token-bucket.ts';
 import { inboundSchema, MAX_ID_LENGTH, type ErrorReply, type Inbound, type RequestId } from './schema.ts';
 import type { Session } from './session.ts';
 import type { Handler, HandlerTable } from './handlers/types.ts';
@@ -19,17 +20,49 @@ const HANDLERS: HandlerTable = { publish, subscribe, unpublish, unsubscribe, neg
 export interface DispatcherOptions {
   maxMessageBytes: number;
   maxKeyLength: number;
+  /** Sustained messages per second per session (token bucket); 0 or absent: no limit. */
+  maxMessagesPerS?: number;
+  messageBurst?: number;
+  /** Streams one session may subscribe to at once; absent: no limit. */
+  maxSubscriptionsPerSession?: number;
 }
 
 export class Dispatcher {
   readonly #schema: ReturnType<typeof inboundSchema>;
   readonly #maxMessageBytes: number;
+  readonly #ratePerS: number;
+  readonly #burst: number;
+  readonly #maxSubscriptions: number;
   readonly #log: Logger;
+  readonly #now: () => number;
+  /** Message buckets by session; dropped when the session closes (WeakMap: even if forget is missed). */
+  readonly #buckets = new WeakMap<Session, TokenBucket>();
 
-  constructor(options: DispatcherOptions, log: Logger) {
+  constructor(options: DispatcherOptions, log: Logger, now: () => number = monotonicMs) {
     this.#schema = inboundSchema(options.maxKeyLength);
     this.#maxMessageBytes = options.maxMessageBytes;
+    this.#ratePerS = options.maxMessagesPerS ?? 0;
+    this.#burst = Math.max(1, options.messageBurst ?? 1);
+    this.#maxSubscriptions = options.maxSubscriptionsPerSession ?? Infinity;
     this.#log = log;
+    this.#now = now;
+  }
+
+  /** Drops what the dispatcher keeps for a closed session. */
+  forget(session: Session): void {
+    this.#buckets.delete(session);
+  }
+
+  /** Takes one message token from the session's bucket; false if it is over the rate. */
+  #admit(session: Session): boolean {
+    if (this.#ratePerS <= 0) return true;
+    const now = this.#now();
+    let bucket = this.#buckets.get(session);
+    if (!bucket) {
+      bucket = new TokenBucket(this.#ratePerS, this.#burst, now);
+      this.#buckets.set(session, bucket);
+    }
+    return bucket.take(now);
   }
 
   /** Handles one message; never throws. Resolves when its reply (or error) is sent. */
@@ -40,6 +73,10 @@ export class Dispatcher {
       const raw = parseJson(text);
       id = readId(raw);
       event = typeof raw.event === 'string' ? raw.event.slice(0, 64) : null;
+      // Over the rate: refused on its own id, before any work.
+      if (!this.#admit(session)) {
+        throw new AppError('rate_limited', `more than ${this.#ratePerS} messages per second on this session; this one was not processed`);
+      }
       if (Buffer.byteLength(text) > this.#maxMessageBytes) {
         throw new AppError('too_large', `message is larger than ${this.#maxMessageBytes} bytes`);
       }
@@ -51,14 +88,21 @@ export class Dispatcher {
         throw new AppError('bad_request', `invalid ${event}: ${detail}`);
       }
       const message = parsed.data;
+      // A subscribe request (a key, with or without the client's offer), not an answer.
+      if (message.event === 'subscribe' && message.call_id !== undefined) {
+        if (session.subscriptionCount >= this.#maxSubscriptions) {
+          throw new AppError('over_capacity', `a session may subscribe to at most ${this.#maxSubscriptions} streams`);
+        }
+      }
       const handler = HANDLERS[message.event] as Handler<Inbound['event']>;
       const reply = await handler(session, message);
       if (reply) await session.send(reply, stream);
     } catch (error) {
       const appError = toAppError(error);
-      if (appError.code === 'internal') this.#log.error({ session: session.id, err: error, event }, 'request failed');
-      else this.#log.debug({ session: session.id, code: appError.code, event }, appError.message);
-      const reply: ErrorReply = { event: event ?? 'error', id, error: { code: appError.code, message: appError.message } };
+      const { code, message, ref } = publicError(appError);
+      if (ref !== undefined) this.#log.error({ session: session.id, err: error, event, ref }, 'request failed');
+      else this.#log.debug({ session: session.id, code, event }, message);
+      const reply: ErrorReply = { event: event ?? 'error', id, error: { code, message } };
       await session.send(reply, stream).catch(() => undefined);
     }
   }

@@ -184,8 +184,6 @@ export class Session extends EventEmitter<SessionEvents> {
   async subscribe(id: RequestId, key: StreamKey, offerText?: string): Promise<string | undefined> {
     const k = streamKeyString(key);
     if (this.subscriptions.has(k)) throw new AppError('already_subscribed', `already subscribed to ${k}`);
-    const max = this.ctx.config.maxSubscriptionsPerSession;
-    if (this.subscriptions.size >= max) throw new AppError('over_capacity', `a session may receive at most ${max} streams`);
     if (offerText === undefined) {
       await this.negotiator.run(() => subscribeByKey(this, id, key));
       return undefined;

@@ -21,6 +21,8 @@ export class SessionManager {
   readonly #registry: PublicationRegistry;
   readonly #dispatcher: Dispatcher;
   readonly #observers: SessionObserver[] = [];
+  /** Creations in flight: counted against maxSessions. */
+  #pendingTotal = 0;
   #draining = false;
 
   constructor(config: Config, log: Logger, pool: WorkerPool, registry: PublicationRegistry) {
@@ -52,28 +54,47 @@ export class SessionManager {
     return [...this.#sessions.values()];
   }
 
-  /** Answers a createSession offer. */
+  /** Sessions being created: counted against maxSessions until they exist or fail. */
+  get pending(): number {
+    return this.#pendingTotal;
+  }
+
+  /**
+   * Answers a createSession offer. The capacity check and the worker choice
+   * are taken synchronously, before the first await, so a burst of parallel
+   * requests can neither pass maxSessions nor pile onto one worker.
+   */
   async create(offer: string): Promise<{ session: Session; answer: string }> {
     if (this.#draining) throw new AppError('over_capacity', 'this focus is shutting down');
-    if (this.#sessions.size >= this.#config.maxSessions) {
+    if (this.#sessions.size + this.#pendingTotal >= this.#config.maxSessions) {
       throw new AppError('over_capacity', `this focus already has ${this.#config.maxSessions} sessions`);
     }
-    // Counted on the worker before the first await, so a burst spreads out.
+    // Counted on its worker now (released when creation fails or the session closes).
     const worker = this.#pool.leastLoaded();
     worker.sessions++;
+    this.#pendingTotal++;
     let created: { session: Session; answer: string };
     try {
       created = await Session.create({ config: this.#config, log: this.#log, registry: this.#registry }, worker, offer);
     } catch (error) {
       worker.sessions--;
       throw error;
+    } finally {
+      this.#pendingTotal--;
     }
     const { session } = created;
+    if (this.#draining) {
+      // closeAll ran while this one was being made: it would outlive the shutdown.
+      worker.sessions--;
+      session.close('server_shutdown');
+      throw new AppError('over_capacity', 'this focus is shutting down');
+    }
     this.#sessions.set(session.id, session);
     session.on('message', (text, stream) => void this.#dispatcher.dispatch(session, text, stream));
     session.once('close', (reason) => {
       worker.sessions--;
       this.#sessions.delete(session.id);
+      this.#dispatcher.forget(session);
       for (const o of this.#observers) o.closed(session, reason);
     });
     for (const o of this.#observers) o.opened(session);

@@ -1,5 +1,6 @@
 // Route-level tests of the HTTP edge with app.request(): no socket, no worker.
 // The session manager is a stub: these tests cover the HTTP contract only.
+import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +27,12 @@ interface HarnessOptions {
   create?: (sdp: string) => Promise<{ session: Session; answer: string }>;
   healthy?: boolean;
   draining?: boolean;
+  log?: AppDeps['log'];
+}
+
+/** What the app needs of a created session: `closed` and its close event. */
+function fakeSession(): Session {
+  return Object.assign(new EventEmitter(), { closed: false }) as unknown as Session;
 }
 
 function harness(options: HarnessOptions = {}): Harness {
@@ -34,13 +41,13 @@ function harness(options: HarnessOptions = {}): Harness {
   const registry = new Registry();
   const deps: AppDeps = {
     config,
-    log: pino({ level: 'silent' }),
+    log: options.log ?? pino({ level: 'silent' }),
     sessions: {
       draining: options.draining ?? false,
       create: async (sdp: string) => {
         calls.push(sdp);
         if (options.create) return options.create(sdp);
-        return { session: {} as Session, answer: ANSWER };
+        return { session: fakeSession(), answer: ANSWER };
       },
     },
     pool: { healthy: options.healthy ?? true },
@@ -200,11 +207,21 @@ describe('POST /createSession: errors from the session manager', () => {
     expect((await postOffer(h, OFFER, 'application/sdp')).status).toBe(400);
   });
 
-  it('maps a plain Error to 500 internal, keeping its message', async () => {
-    const h = harness({ create: throwing(new Error('worker exploded')) });
+  it('maps a plain Error to 500 internal without its message, with a reference that is logged beside the error', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const h = harness({
+      create: throwing(new Error('mediasoup: Channel request handler with id 123 not found')),
+      log: pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
+    });
     const res = await postOffer(h, OFFER, 'application/sdp');
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: { code: 'internal', message: 'worker exploded' } });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('internal');
+    expect(body.error.message).not.toContain('mediasoup');
+    const ref = /\(ref ([0-9a-f]{8})\)/.exec(body.error.message)?.[1];
+    expect(ref).toBeDefined();
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ ref, msg: 'request failed', err: { message: 'mediasoup: Channel request handler with id 123 not found' } });
   });
 
   it('answers errors as JSON for JSON requests too', async () => {
