@@ -10,6 +10,8 @@ import sdpTransform from 'sdp-transform';
 import type { MediaAttributes, MediaDescription, SessionDescription } from 'sdp-transform';
 import type { types } from 'mediasoup';
 import { formatFmtp } from './parse.ts';
+import { mirrorOffer } from './mirror.ts';
+import { applyPayloadTypes, recordPayloadTypes, type PayloadTypeBook } from './payload-types.ts';
 
 export interface LocalTransportInfo {
   iceParameters: types.IceParameters;
@@ -96,6 +98,8 @@ export class SessionSdp {
   readonly #sessionId = String(Math.floor(Math.random() * 2 ** 52));
   #version = 0;
   #nextMid = 1;
+  /** The first fmtp each payload type was rendered or offered with on this connection. */
+  #payloadTypes: PayloadTypeBook = new Map();
   sections: Section[] = [];
 
   constructor(transport: LocalTransportInfo) {
@@ -148,6 +152,10 @@ export class SessionSdp {
       msidSemantic: { semantic: 'WMS', token: '*' },
       media: this.sections.map((s) => this.#renderSection(s, offered.get(s.mid))),
     };
+    // Answers carry only what their offer had; one fmtp per payload type per connection.
+    this.#payloadTypes = recordPayloadTypes(this.#payloadTypes, offer?.media ?? []);
+    session.media = session.media.map((m) => applyPayloadTypes(offered.has(String(m.mid)) ? mirrorOffer(m, offered.get(String(m.mid))!) : m, this.#payloadTypes));
+    this.#payloadTypes = recordPayloadTypes(this.#payloadTypes, session.media);
     return sdpTransform.write(session);
   }
 
