@@ -12,6 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, launchFirefox, openClient, publish, startTestFoci, subscribe, type Page } from '../test/helpers/browser.ts';
 
+const SMALL = { width: 320, height: 180 };
+
 const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sdp');
 
 /** Records what the page sends on data channels, from before the client connects. */
@@ -49,15 +51,14 @@ async function main(): Promise<void> {
       w.foci = await w.FociClient.connect(location.origin, {});
       w.subs = {};
     });
-    const foxClient = fox;
     const key = { callId: 'capture', deviceId: 'fox', purpose: 'm.usermedia' };
-    await publish(foxClient, key, 'camera', {}, { width: 320, height: 180 }).catch((e) => console.log(`publish failed (recorded anyway): ${(e as Error).message.split('\n')[0]}`));
-    // 2. Chromium publishes; Firefox subscribes to it, then publishes a screen-like second feed.
+    await publish(fox, key, 'camera', {}, SMALL).catch((e) => console.log(`publish failed (recorded anyway): ${(e as Error).message.split('\n')[0]}`));
+    // 2. Chromium publishes; Firefox subscribes to it, then publishes a second, video-only feed.
     const chrome = await openClient(chromium, foci.url);
     const chromeKey = { callId: 'capture', deviceId: 'chrome', purpose: 'm.usermedia' };
-    await publish(chrome, chromeKey, 'camera', {}, { width: 320, height: 180 });
-    await subscribe(foxClient, chromeKey).catch((e) => console.log(`subscribe failed: ${(e as Error).message.split('\n')[0]}`));
-    await publish(foxClient, { ...key, purpose: 'm.screenshare' }, 'video', {}, { width: 320, height: 180 }).catch((e) =>
+    await publish(chrome, chromeKey, 'camera', {}, SMALL);
+    await subscribe(fox, chromeKey).catch((e) => console.log(`subscribe failed: ${(e as Error).message.split('\n')[0]}`));
+    await publish(fox, { ...key, purpose: 'm.screenshare' }, 'video', {}, SMALL).catch((e) =>
       console.log(`second publish failed (recorded anyway): ${(e as Error).message.split('\n')[0]}`),
     );
 

@@ -2,6 +2,8 @@
 // over WebDriver BiDi, with a fresh profile per launch, fake camera and
 // microphone, no permission prompts, and nothing that calls home (these
 // machines have no network beyond loopback).
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 
 export const FIREFOX_PATH = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
@@ -11,6 +13,9 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   // Fake camera and microphone, granted without a prompt.
   'media.navigator.streams.fake': true,
   'media.navigator.permission.disabled': true,
+  // A page without camera/microphone permission gathers ICE candidates on the
+  // default route's address only (never loopback); granting both by default
+  // lets a subscribe-only page reach a focus on 127.0.0.1 as well.
   'permissions.default.camera': 1,
   'permissions.default.microphone': 1,
   // Remote audio plays without a click, so its energy can be measured.
@@ -73,9 +78,10 @@ export function launchFirefox(): Promise<Browser> {
     executablePath: FIREFOX_PATH,
     headless: true,
     extraPrefsFirefox: FIREFOX_PREFS,
-    // Firefox starts slowly on a loaded 2-core machine.
+    // Firefox starts slowly on a loaded 2-core machine. FIREFOX_MOZ_LOG (e.g.
+    // "nicer:5,jsep:5") writes Firefox's own logs to $TMPDIR/firefox-moz.log*.
     timeout: 60_000,
-    ...(process.env.FIREFOX_MOZ_LOG ? { env: { ...process.env, MOZ_LOG: process.env.FIREFOX_MOZ_LOG, MOZ_LOG_FILE: '/tmp/ffx/moz.log' } } : {}),
+    ...(process.env.FIREFOX_MOZ_LOG ? { env: { ...process.env, MOZ_LOG: process.env.FIREFOX_MOZ_LOG, MOZ_LOG_FILE: join(tmpdir(), 'firefox-moz.log') } } : {}),
     protocolTimeout: 60_000,
   });
 }

@@ -3,7 +3,7 @@
 import sdpTransform from 'sdp-transform';
 import type { types } from 'mediasoup';
 import { describe, expect, it } from 'vitest';
-import { chooseCodecs } from '../../src/sdp/codecs.ts';
+import { capabilitiesFromAnswer, chooseCodecs } from '../../src/sdp/codecs.ts';
 import { liftBundleOnly, mirrorOffer } from '../../src/sdp/mirror.ts';
 import { parseSdp, type MediaDescription, type SessionDescription } from '../../src/sdp/parse.ts';
 import { applyPayloadTypes, recordPayloadTypes } from '../../src/sdp/payload-types.ts';
@@ -223,5 +223,34 @@ describe('one fmtp per payload type per connection', () => {
     sdp.addServerSection({ ...routerSection(caps, 'audio', 'x1'), send: { ssrc: 1, cname: 'c', streamId: 's', trackId: 't' } });
     const rendered = sdpTransform.parse(sdp.render());
     expect(section(rendered, 'x1').fmtp?.find((f) => f.payload === 111)?.config).toBe('maxplaybackrate=48000;stereo=1;useinbandfec=1');
+  });
+});
+
+describe("Firefox's answers to server offers", () => {
+  it('teach the receive capabilities from the priming answer: Opus, VP8, VP9 and their RTX, no H264', () => {
+    const answer = parsedFixture('firefox-prime.answer.sdp');
+    const learnt = capabilitiesFromAnswer(answer.media, caps);
+    expect((learnt.codecs ?? []).map((c) => `${c.mimeType} ${c.preferredPayloadType}`)).toEqual([
+      'audio/opus 111',
+      'video/VP8 96',
+      'video/rtx 100',
+      'video/VP9 98',
+      'video/rtx 101',
+    ]);
+    // Firefox keeps abs-send-time for video, not for audio; the router's ids stay.
+    const ext = (learnt.headerExtensions ?? []).map((e) => `${e.kind} ${e.preferredId} ${e.uri.split(/[/:]/).pop()}`);
+    expect(ext).toContain('video 4 abs-send-time');
+    expect(ext).not.toContain('audio 4 abs-send-time');
+  });
+
+  it("answer a subscribe offer on the server's mids, with the router's payload types", () => {
+    const answer = parsedFixture('firefox-subscribe.answer.sdp');
+    const media = answer.media.filter((m) => m.type !== 'application' && m.port !== 0 && m.direction === 'recvonly');
+    expect(media.map((m) => [m.type, String(m.mid)])).toEqual([
+      ['audio', 's3'],
+      ['video', 's4'],
+    ]);
+    expect((media[0]!.rtp ?? [])[0]).toMatchObject({ payload: 111, codec: 'opus' });
+    expect((media[1]!.rtp ?? [])[0]).toMatchObject({ payload: 96, codec: 'VP8' });
   });
 });
