@@ -4,7 +4,7 @@
 // energy, on every remote stream.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Foci } from '../../src/server.ts';
-import { expectFlowing, launchChromium, launchFirefox, openClient, publish, receiveStats, startTestFoci, subscribe, type Browser, type Key, type Page } from '../helpers/browser.ts';
+import { expectFlowing, launchChromium, launchFirefox, openClient, publish, receiveStats, startTestFoci, subscribe, waitFor, type Browser, type Key, type Page } from '../helpers/browser.ts';
 
 let foci: Foci;
 let chromium: Browser & { close(): Promise<void> };
@@ -38,7 +38,10 @@ async function client(browser: Browser, options?: { openSignaling?: boolean }): 
 let n = 0;
 const keyFor = (deviceId: string): Key => ({ callId: `ff-call-${++n}`, deviceId, purpose: 'm.usermedia' });
 
-/** Codec and fmtp lines of every audio/video section the page's connection has agreed on. */
+/** Tracks of a subscription that fired `ended`. */
+const endedTracks = (page: Page, key: Key) => page.evaluate((k) => (window as any).subs[JSON.stringify(k)].ended as string[], key);
+
+/** The SDP the page's connection last applied from the server. */
 const remoteDescription = (page: Page) => page.evaluate(() => (window as any).foci.pc.remoteDescription?.sdp as string);
 
 describe('Firefox ESR in a call with Chromium', () => {
@@ -112,5 +115,33 @@ describe('Firefox ESR in a call with Chromium', () => {
     expect(fromFox.audioEnergy).toBeGreaterThan(0);
     const again = await receiveStats(viewer, chromeKey);
     expect(again.framesDecoded).toBeGreaterThan(fromChrome.framesDecoded);
+  });
+
+  it('ends Firefox tracks on unsubscribe and unpublish, and lets Firefox publish again on the freed sections', async () => {
+    const fox = await client(firefox);
+    const chrome = await client(chromium);
+    // A Firefox member that only receives (no camera of its own).
+    const viewer = await client(firefox);
+    const foxKey = keyFor('fox');
+    const chromeKey = keyFor('chrome');
+    await publish(fox, foxKey, 'camera', {}, SMALL);
+    await publish(chrome, chromeKey, 'camera', {}, SMALL);
+    await subscribe(chrome, foxKey);
+    await subscribe(viewer, foxKey);
+    await subscribe(viewer, chromeKey);
+    await expectFlowing(viewer, foxKey);
+    await expectFlowing(viewer, chromeKey);
+
+    await viewer.evaluate((k) => (window as any).foci.unsubscribe(k), chromeKey);
+    expect((await waitFor(() => endedTracks(viewer, chromeKey), (e) => e.length === 2, 10_000)).sort()).toEqual(['audio', 'video']);
+    await fox.evaluate((k) => (window as any).foci.unpublish(k), foxKey);
+    expect((await waitFor(() => endedTracks(chrome, foxKey), (e) => e.length === 2, 10_000)).sort()).toEqual(['audio', 'video']);
+    expect((await waitFor(() => endedTracks(viewer, foxKey), (e) => e.length === 2, 10_000)).sort()).toEqual(['audio', 'video']);
+
+    const screen = { ...foxKey, purpose: 'm.screenshare' };
+    await publish(fox, screen, 'video', {}, SMALL);
+    await subscribe(chrome, screen);
+    const again = await expectFlowing(chrome, screen, { video: true });
+    expect(again.framesDecoded).toBeGreaterThan(10);
   });
 });
