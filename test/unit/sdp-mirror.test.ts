@@ -3,7 +3,7 @@
 import sdpTransform from 'sdp-transform';
 import type { types } from 'mediasoup';
 import { describe, expect, it } from 'vitest';
-import { capabilitiesFromAnswer, chooseCodecs } from '../../src/sdp/codecs.ts';
+import { capabilitiesFromAnswer, chooseCodecs, producerParameters } from '../../src/sdp/codecs.ts';
 import { liftBundleOnly, mirrorOffer } from '../../src/sdp/mirror.ts';
 import { parseSdp, type MediaDescription, type SessionDescription } from '../../src/sdp/parse.ts';
 import { applyPayloadTypes, recordPayloadTypes } from '../../src/sdp/payload-types.ts';
@@ -223,6 +223,18 @@ describe('one fmtp per payload type per connection', () => {
     sdp.addServerSection({ ...routerSection(caps, 'audio', 'x1'), send: { ssrc: 1, cname: 'c', streamId: 's', trackId: 't' } });
     const rendered = sdpTransform.parse(sdp.render());
     expect(section(rendered, 'x1').fmtp?.find((f) => f.payload === 111)?.config).toBe('maxplaybackrate=48000;stereo=1;useinbandfec=1');
+  });
+});
+
+describe("Firefox's publish offer as producer parameters", () => {
+  it('takes its RTX stream from the FID group (Firefox names RTX only by SSRC)', () => {
+    const offer = parsedFixture('firefox-publish-after-prime.offer.sdp');
+    const video = section(offer, '2');
+    const fid = /a=ssrc-group:FID (\d+) (\d+)/.exec(fixture('firefox-publish-after-prime.offer.sdp'))!;
+    const params = producerParameters(video, chooseCodecs(video, caps));
+    expect(params.codecs.map((c) => `${c.mimeType} ${c.payloadType}`)).toEqual(['video/VP8 120', 'video/rtx 124']);
+    expect(params.encodings).toEqual([{ ssrc: Number(fid[1]), rtx: { ssrc: Number(fid[2]) } }]);
+    expect(params.mid).toBe('2');
   });
 });
 
