@@ -5,6 +5,7 @@
 // enforces this ("Answer has extmap … that was not present in offer");
 // Chromium quietly drops what it did not offer. Pure functions.
 import type { MediaDescription } from 'sdp-transform';
+import { applyPayloadTypes, recordPayloadTypes, type PayloadTypeBook } from './payload-types.ts';
 
 type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
@@ -93,4 +94,24 @@ export function liftBundleOnly<T extends { media: MediaDescription[]; groups?: {
     if (m.port === 0 && (m as { bundleOnly?: string }).bundleOnly && bundled.has(String(m.mid))) m.port = 9;
   }
   return sdp;
+}
+
+/**
+ * The last step of rendering a description: with an offer (we answer), each
+ * section mirrors the offer's same mid; every section then takes the first
+ * fmtp the connection saw for each payload type. Returns the sections and the
+ * book with the offer's and these sections' payload types recorded.
+ */
+export function finishSections(
+  media: MediaDescription[],
+  offer: { media: MediaDescription[] } | undefined,
+  book: PayloadTypeBook,
+): { media: MediaDescription[]; book: PayloadTypeBook } {
+  const offered = new Map((offer?.media ?? []).map((m) => [String(m.mid), m]));
+  const seen = recordPayloadTypes(book, offer?.media ?? []);
+  const out = media.map((m) => {
+    const o = offered.get(String(m.mid));
+    return applyPayloadTypes(o ? mirrorOffer(m, o) : m, seen);
+  });
+  return { media: out, book: recordPayloadTypes(seen, out) };
 }

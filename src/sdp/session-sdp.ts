@@ -10,8 +10,8 @@ import sdpTransform from 'sdp-transform';
 import type { MediaAttributes, MediaDescription, SessionDescription } from 'sdp-transform';
 import type { types } from 'mediasoup';
 import { formatFmtp } from './parse.ts';
-import { mirrorOffer } from './mirror.ts';
-import { applyPayloadTypes, recordPayloadTypes, type PayloadTypeBook } from './payload-types.ts';
+import { finishSections } from './mirror.ts';
+import type { PayloadTypeBook } from './payload-types.ts';
 
 export interface LocalTransportInfo {
   iceParameters: types.IceParameters;
@@ -153,9 +153,7 @@ export class SessionSdp {
       media: this.sections.map((s) => this.#renderSection(s, offered.get(s.mid))),
     };
     // Answers carry only what their offer had; one fmtp per payload type per connection.
-    this.#payloadTypes = recordPayloadTypes(this.#payloadTypes, offer?.media ?? []);
-    session.media = session.media.map((m) => applyPayloadTypes(offered.has(String(m.mid)) ? mirrorOffer(m, offered.get(String(m.mid))!) : m, this.#payloadTypes));
-    this.#payloadTypes = recordPayloadTypes(this.#payloadTypes, session.media);
+    ({ media: session.media, book: this.#payloadTypes } = finishSections(session.media, offer, this.#payloadTypes));
     return sdpTransform.write(session);
   }
 
