@@ -6,7 +6,7 @@
 #
 #   runtime  npm dependencies (with Node 24 from the npm registry) and the
 #            mediasoup worker.
-#   test     runtime, plus Debian's Chromium for the end-to-end tests.
+#   test     runtime, plus Debian's Chromium and Firefox ESR for the end-to-end tests.
 set -euo pipefail
 
 mode=${1:-test}
@@ -93,7 +93,7 @@ fi
 [ "$mode" = runtime ] && exit 0
 
 # --- test tools --------------------------------------------------------------------
-apt_install chromium
+apt_install chromium firefox-esr
 # The benchmark smoke test compares with Janus, as `npm run bench` does.
 bash "$root/scripts/setup-bench.sh"
 exit 0

@@ -4,6 +4,7 @@ import sdpTransform from 'sdp-transform';
 import type { MediaDescription, SessionDescription } from 'sdp-transform';
 import type { types } from 'mediasoup';
 import { AppError } from '../errors.ts';
+import { liftBundleOnly } from './mirror.ts';
 
 export type { MediaDescription, SessionDescription };
 
@@ -36,7 +37,7 @@ export function parseSdp(text: unknown, limits: SdpLimits): SessionDescription {
     if (mids.has(m.mid)) throw new AppError('invalid_sdp', `mid ${m.mid} is used by two m= sections`);
     mids.add(m.mid);
   }
-  return parsed;
+  return liftBundleOnly(parsed);
 }
 
 /** ICE and DTLS parameters of the offer's transport (the first m-section's, BUNDLE). */

@@ -12,6 +12,8 @@ import sdpTransform from 'sdp-transform';
 import type { MediaAttributes, MediaDescription, SessionDescription } from 'sdp-transform';
 import type { types } from 'mediasoup';
 import { formatFmtp } from './parse.ts';
+import { finishSections } from './mirror.ts';
+import type { PayloadTypeBook } from './payload-types.ts';
 
 export interface LocalTransportInfo {
   iceParameters: types.IceParameters;
@@ -102,6 +104,8 @@ export class SessionSdp {
   #nextMid = 1;
   /** Sections that were closed when the last description was rendered. */
   #renderedClosed = new Set<Section>();
+  /** The first fmtp each payload type was rendered or offered with on this connection. */
+  #payloadTypes: PayloadTypeBook = new Map();
   sections: Section[] = [];
 
   constructor(transport: LocalTransportInfo) {
@@ -179,6 +183,8 @@ export class SessionSdp {
       msidSemantic: { semantic: 'WMS', token: '*' },
       media: this.sections.map((s) => this.#renderSection(s, offered.get(s.mid))),
     };
+    // Answers carry only what their offer had; one fmtp per payload type per connection.
+    ({ media: session.media, book: this.#payloadTypes } = finishSections(session.media, offer, this.#payloadTypes));
     return sdpTransform.write(session);
   }
 

@@ -1,11 +1,31 @@
-// Real headless Chromium (Debian's) with fake camera/mic, driving the
-// project's own browser client (public/foci-client.js) against a real focus.
-import type { Browser, Page } from 'playwright-core';
+// Real headless browsers (Debian's Chromium through playwright-core, Firefox
+// ESR through puppeteer-core) with fake camera/mic, driving the project's own
+// browser client (public/foci-client.js) against a real focus. The page
+// helpers take either library's page through the small interface below.
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startFoci, type Foci } from '../../src/server.ts';
 
 export { launchChromium } from './chromium.ts';
+export { launchFirefox } from './firefox.ts';
+
+/**
+ * What the helpers need of a page; both a playwright and a puppeteer `Page`
+ * fit. Functions passed to `evaluate` run in the page, so they take one
+ * serialisable argument and use no closure.
+ */
+export interface Page {
+  goto(url: string): Promise<unknown>;
+  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+  evaluate<R>(fn: () => R | Promise<R>): Promise<R>;
+  waitForFunction(fn: () => unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** A browser that opens pages of type P (playwright's or puppeteer's). */
+export interface Browser<P extends Page = Page> {
+  newPage(): Promise<P>;
+}
 
 /** A focus on ephemeral ports, quiet unless FOCI_TEST_LOG is set. */
 export async function startTestFoci(overrides: Partial<Config> = {}): Promise<Foci> {
@@ -28,9 +48,9 @@ export interface Key {
  * Tracks that a server offer adds to a subscribed stream later (the publisher
  * swapped a camera) join that subscription and play.
  */
-export async function openClient(browser: Browser, url: string, options: { openSignaling?: boolean } = {}): Promise<Page> {
+export async function openClient<P extends Page>(browser: Browser<P>, url: string, options: { openSignaling?: boolean } = {}): Promise<P> {
   const page = await browser.newPage();
-  page.on('pageerror', (e) => console.error('[page error]', e.message));
+  (page as unknown as { on(event: 'pageerror', listener: (e: Error) => void): void }).on('pageerror', (e) => console.error('[page error]', e.message));
   await page.goto(`${url}/demo`);
   // The demo page exposes window.FociClient (an import() here would be rewritten by Vite).
   await page.waitForFunction(() => (window as any).FociClient !== undefined);

@@ -22,7 +22,12 @@ export type FixtureName =
   | 'h264-only.offer.sdp'
   | 'screenshare.offer.sdp'
   | 'simulcast.offer.sdp'
-  | 'vp9.offer.sdp';
+  | 'vp9.offer.sdp'
+  // Firefox ESR on a real focus (scripts/capture-firefox-fixtures.ts).
+  | 'firefox-prime.answer.sdp'
+  | 'firefox-publish-after-prime.offer.sdp'
+  | 'firefox-publish-with-subscription.offer.sdp'
+  | 'firefox-subscribe.answer.sdp';
 
 export const ALL_OFFER_FIXTURES: FixtureName[] = [
   'audio-only.offer.sdp',
