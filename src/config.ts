@@ -46,13 +46,16 @@ export const ConfigSchema = z.object({
   maxConsumersPerWorker: positiveInt.default(2000),
   /**
    * Signaling limits. Sized from measured Chromium offers (fixtures/sdp/README.md):
-   * every member's connection carries every subscribed track, ~2.5–3 KB of
-   * offer per video section; a member of a 25-member call re-offers ~148 KB,
-   * 40 members ~236 KB. One message can be no larger than the data channel's
-   * max-message-size (256 KiB), and JSON escaping adds ~2 bytes per SDP line.
+   * every member's connection carries every subscribed track, ~5.4 KB of offer
+   * per remote member (audio + video); a member of a 25-member call re-offers
+   * ~146 KB with a screenshare, ~40 members reach the SDP cap. A message can be
+   * no larger than the data channel's max-message-size (256 KiB); JSON escaping
+   * adds ~7 % to Chromium's SDP, so the SDP cap (224 KiB) still fits in a
+   * message under the message cap (250 KiB), and each answers with its own
+   * typed error instead of the browser's send() throwing.
    */
   maxMessageBytes: positiveInt.default(250 * 1024),
-  maxSdpBytes: positiveInt.default(240 * 1024),
+  maxSdpBytes: positiveInt.default(224 * 1024),
   /** The createSession body: a datachannel-only offer (~600 bytes from Chromium). */
   maxSessionOfferBytes: positiveInt.default(16 * 1024),
   maxSdpLineBytes: positiveInt.default(4096),

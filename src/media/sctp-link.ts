@@ -154,6 +154,8 @@ export class SctpLink extends EventEmitter<SctpLinkEvents> {
       .send(encodeDcepOpen(SIGNALING_LABEL), PPID_DCEP)
       .then(
         () => {
+          // The client's own OPEN may have opened the link meanwhile.
+          if (this.#open || this.#closed) return;
           this.#open = true;
           this.emit('open');
         },

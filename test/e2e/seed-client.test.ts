@@ -55,9 +55,11 @@ describe('the seed author\'s own browser client', () => {
     const [alice, bob] = await Promise.all([seedPage(), seedPage()]);
     const callId = 'seed-call';
 
+    const tracksOf = async (deviceId: string) => foci.registry.get({ callId, deviceId, purpose: 'm.usermedia' })?.tracks.length ?? 0;
+    const answered = (page: Page) => page.evaluate(() => (window as any).pc.remoteDescription?.sdp.includes('m=audio') ?? false);
     await alice.evaluate((c) => (window as any).seedPublish(c, 'ALICE', 'm.usermedia'), callId);
-    await waitFor(() => alice.evaluate(() => (window as any).pc.signalingState), (s) => s === 'stable');
-    expect(foci.registry.get({ callId, deviceId: 'ALICE', purpose: 'm.usermedia' })?.tracks.length).toBe(2);
+    expect(await waitFor(() => tracksOf('ALICE'), (n) => n === 2)).toBe(2);
+    expect(await waitFor(() => answered(alice), (a) => a)).toBe(true);
 
     await bob.evaluate((c) => (window as any).seedSubscribe(c, 'ALICE', 'm.usermedia'), callId);
     await expectReceiving(bob);
@@ -68,6 +70,7 @@ describe('the seed author\'s own browser client', () => {
 
     // The other way round: Bob publishes on the connection he receives on, Alice subscribes on hers.
     await bob.evaluate((c) => (window as any).seedPublish(c, 'BOB', 'm.usermedia'), callId);
+    expect(await waitFor(() => tracksOf('BOB'), (n) => n === 2)).toBe(2);
     await waitFor(() => bob.evaluate(() => (window as any).pc.signalingState), (s) => s === 'stable');
     await alice.evaluate((c) => (window as any).seedSubscribe(c, 'BOB', 'm.usermedia'), callId);
     await expectReceiving(alice);

@@ -29,8 +29,8 @@ describe('loadConfig: defaults', () => {
     expect([config.mediaListenIp, config.mediaPort, config.announcedAddress]).toEqual(['127.0.0.1', 40000, undefined]);
   });
 
-  it('caps SDP at 240 KiB with 4096-byte lines, in messages of at most 250 KiB (the channel\'s max-message-size)', () => {
-    expect([config.maxSdpBytes, config.maxSdpLineBytes, config.maxMessageBytes]).toEqual([240 * 1024, 4096, 250 * 1024]);
+  it('caps SDP at 224 KiB with 4096-byte lines, in messages of at most 250 KiB (the channel\'s max-message-size)', () => {
+    expect([config.maxSdpBytes, config.maxSdpLineBytes, config.maxMessageBytes]).toEqual([224 * 1024, 4096, 250 * 1024]);
     expect(config.maxMessageBytes).toBeLessThanOrEqual(262144);
   });
 
