@@ -126,7 +126,13 @@ async function publishTracks(session: Session, offer: SessionDescription, shape:
     const prior = sections[index];
     sections[index] =
       prior && prior.kind !== 'application' && prior.mid === mid
-        ? { ...prior, codecs: mergeCodecs(prior.codecs, chosen.codecs), recv: { rids: senderInfo(m).rids } }
+        ? {
+            ...prior,
+            // The codec the client sends comes first: the answer's order is what it sends with.
+            codecs: mergeBy(chosen.codecs, prior.codecs, (c) => c.payloadType),
+            headerExtensions: mergeBy(chosen.headerExtensions, prior.headerExtensions, (e) => e.id),
+            recv: { rids: senderInfo(m).rids },
+          }
         : { kind: m.type as types.MediaKind, mid, closed: false, codecs: chosen.codecs, headerExtensions: chosen.headerExtensions, recv: { rids: senderInfo(m).rids } };
     session.published.set(mid, { publication, producer: producers[i]! });
   });
@@ -208,7 +214,8 @@ function renderAnswer(session: Session, offer: SessionDescription): string {
   return answer;
 }
 
-function mergeCodecs(a: types.RtpCodecParameters[], b: types.RtpCodecParameters[]): types.RtpCodecParameters[] {
-  const seen = new Set(a.map((c) => c.payloadType));
-  return [...a, ...b.filter((c) => !seen.has(c.payloadType))];
+/** `a`, then what `b` has that `a` lacks (by `key`). */
+function mergeBy<T>(a: T[], b: T[], key: (item: T) => unknown): T[] {
+  const seen = new Set(a.map(key));
+  return [...a, ...b.filter((item) => !seen.has(key(item)))];
 }
