@@ -12,7 +12,7 @@ import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RtpTarget, StreamStats } from './media.ts';
+import { RtpWriter, type RtpTarget, type StreamStats } from './media.ts';
 
 export interface Vp8Clip {
   width: number;
@@ -67,35 +67,6 @@ export function packetizeVp8(frame: Uint8Array, pictureId: number, maxPayload = 
     if (frame.length === 0) break;
   }
   return out;
-}
-
-/** RTP header state of one outgoing stream (random start seq and timestamp, RFC 3550). */
-class RtpWriter {
-  readonly #target: RtpTarget;
-  #seq = randomInt(0x10000);
-  readonly #tsBase = randomInt(2 ** 32);
-  readonly stats: StreamStats = { packets: 0, bytes: 0, failed: 0, frames: 0, keyframes: 0 };
-
-  constructor(target: RtpTarget) {
-    this.#target = target;
-  }
-
-  send(payload: Uint8Array, ticks: number, marker: boolean): void {
-    const packet = Buffer.allocUnsafe(12 + payload.length);
-    packet[0] = 0x80;
-    packet[1] = (marker ? 0x80 : 0) | this.#target.payloadType;
-    packet.writeUInt16BE(this.#seq, 2);
-    packet.writeUInt32BE((this.#tsBase + ticks) >>> 0, 4);
-    packet.writeUInt32BE(this.#target.ssrc, 8);
-    packet.set(payload, 12);
-    if (this.#target.send(packet)) {
-      this.#seq = (this.#seq + 1) & 0xffff;
-      this.stats.packets++;
-      this.stats.bytes += packet.length;
-    } else {
-      this.stats.failed++;
-    }
-  }
 }
 
 /** Calls `tick(i)` every `intervalMs` without drift until `signal` aborts. */

@@ -43,7 +43,7 @@ export function readProbe(packet: Uint8Array): number | undefined {
 }
 
 /** One RTP stream's header state: random start sequence and timestamp, as RFC 3550 asks. */
-class RtpStream {
+export class RtpWriter {
   readonly #target: RtpTarget;
   #seq = randomInt(0x10000);
   readonly #tsBase = randomInt(2 ** 32);
@@ -53,21 +53,20 @@ class RtpStream {
     this.#target = target;
   }
 
-  /** A packet of `payloadSize` bytes: `head` first, random filler, the probe last. */
-  send(head: Uint8Array, payloadSize: number, ticks: number, marker: boolean): void {
-    const size = RTP_HEADER + Math.max(payloadSize, head.length + PROBE_BYTES);
+  /** Sends `payload` behind an RTP header. */
+  send(payload: Uint8Array, ticks: number, marker: boolean): void {
+    this.write(RTP_HEADER + payload.length, ticks, marker, (packet) => packet.set(payload, RTP_HEADER));
+  }
+
+  /** Sends a packet of `size` bytes: the header written here, the payload by `fill`. */
+  protected write(size: number, ticks: number, marker: boolean, fill: (packet: Buffer) => void): void {
     const packet = Buffer.allocUnsafe(size);
     packet[0] = 0x80; // version 2, no padding, no extension, no CSRC
     packet[1] = (marker ? 0x80 : 0) | this.#target.payloadType;
     packet.writeUInt16BE(this.#seq, 2);
     packet.writeUInt32BE((this.#tsBase + ticks) >>> 0, 4);
     packet.writeUInt32BE(this.#target.ssrc, 8);
-    packet.set(head, RTP_HEADER);
-    const fill = size - PROBE_BYTES - RTP_HEADER - head.length;
-    const from = randomInt(FILLER.length - fill);
-    FILLER.copy(packet, RTP_HEADER + head.length, from, from + fill);
-    packet.writeUInt32BE(PROBE_MAGIC, size - PROBE_BYTES);
-    packet.writeDoubleBE(nowEpochMs(), size - PROBE_BYTES + 4);
+    fill(packet);
     if (this.#target.send(packet)) {
       this.#seq = (this.#seq + 1) & 0xffff;
       this.stats.packets++;
@@ -75,6 +74,22 @@ class RtpStream {
     } else {
       this.stats.failed++;
     }
+  }
+}
+
+/** A stream of synthetic packets that carry a latency probe. */
+class RtpStream extends RtpWriter {
+  /** A packet of `payloadSize` bytes: `head` first, random filler, the probe last. */
+  sendProbed(head: Uint8Array, payloadSize: number, ticks: number, marker: boolean): void {
+    const size = RTP_HEADER + Math.max(payloadSize, head.length + PROBE_BYTES);
+    this.write(size, ticks, marker, (packet) => {
+      packet.set(head, RTP_HEADER);
+      const fill = size - PROBE_BYTES - RTP_HEADER - head.length;
+      const from = randomInt(FILLER.length - fill);
+      FILLER.copy(packet, RTP_HEADER + head.length, from, from + fill);
+      packet.writeUInt32BE(PROBE_MAGIC, size - PROBE_BYTES);
+      packet.writeDoubleBE(nowEpochMs(), size - PROBE_BYTES + 4);
+    });
   }
 }
 
@@ -105,7 +120,7 @@ export async function sendAudio(target: RtpTarget, options: AudioOptions): Promi
   // TOC byte: config 15 (hybrid full band, 20 ms), mono, one frame.
   const toc = Uint8Array.of(0x78);
   await paced(1000 / pps, options.durationMs, options.signal, (i) => {
-    stream.send(toc, payloadBytes, i * ticksPerPacket, i === 0); // marker: start of a talk spurt
+    stream.sendProbed(toc, payloadBytes, i * ticksPerPacket, i === 0); // marker: start of a talk spurt
     stream.stats.frames++;
   });
   return stream.stats;
@@ -156,7 +171,7 @@ export async function sendVideo(target: RtpTarget, options: VideoOptions): Promi
       const packets = Math.max(1, Math.ceil(wire / maxPacket));
       const media = Math.min(chunk, Math.max(16, Math.floor(wire / packets) - RTP_HEADER - 1 - PROBE_BYTES));
       for (let p = 0; p < packets; p++) {
-        stream.send(vp8Head(p === 0, key), 1 + media + PROBE_BYTES, i * ticksPerFrame, p === packets - 1);
+        stream.sendProbed(vp8Head(p === 0, key), 1 + media + PROBE_BYTES, i * ticksPerFrame, p === packets - 1);
       }
       stream.stats.frames++;
       if (key) stream.stats.keyframes++;

@@ -92,14 +92,14 @@ export const received = (subs: Subscription[]) => subs.reduce((n, s) => n + s.tr
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `task` over `items` with at most `limit` at once (connecting hundreds of clients). */
-export async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(items: T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
       while (next < items.length) {
         const i = next++;
-        out[i] = await task(items[i]!);
+        out[i] = await task(items[i]!, i);
       }
     }),
   );

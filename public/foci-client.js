@@ -35,8 +35,10 @@ export class FociClient extends EventTarget {
   #channel;
   #pending = new Map();
   #negotiation = new Lock();
-  /** Our offer awaiting its reply: { id, replied, crossing }. */
+  /** Our offer being made or awaiting its reply: { id, replied }. */
   #offerOut = null;
+  /** Offers we have sent: a server offer received before one of them and not yet applied was withdrawn. */
+  #offersSent = 0;
   #nextId = 1;
   #closed = false;
 
@@ -82,6 +84,9 @@ export class FociClient extends EventTarget {
     client.#channel = await withTimeout(channel, REQUEST_TIMEOUT_MS, 'signaling channel did not open');
     client.#channel.addEventListener('message', (e) => client.#onMessage(e.data));
     client.#channel.addEventListener('close', () => client.#onClosed('channel_closed'));
+    // A page that goes away says goodbye (DTLS close): its streams end for others at
+    // once. The server does not depend on it: a killed tab is noticed in seconds anyway.
+    globalThis.addEventListener?.('pagehide', () => client.close(), { once: true });
     await withTimeout(primed, REQUEST_TIMEOUT_MS, 'no priming offer from the server');
     return client;
   }
@@ -133,12 +138,15 @@ export class FociClient extends EventTarget {
       // The channel is ordered: a server offer that arrives before the reply to
       // our own offer crossed it. The server withdraws it and offers again.
       if (this.#offerOut && !this.#offerOut.replied) return;
-      this.#negotiation.run(() =>
-        this.#answerServerOffer(message).catch((error) => {
+      const sentBefore = this.#offersSent;
+      this.#negotiation.run(() => {
+        // Our own offer went out while this one waited: it crossed, so it was withdrawn too.
+        if (this.#offersSent !== sentBefore) return undefined;
+        return this.#answerServerOffer(message).catch((error) => {
           this.#settle(message.id, (p) => p.reject(error));
           this.dispatchEvent(new CustomEvent('negotiationerror', { detail: error }));
-        }),
-      );
+        });
+      });
       return;
     }
     if (message.event === 'stream_ended') this.dispatchEvent(new CustomEvent('streamended', { detail: message }));
@@ -176,11 +184,14 @@ export class FociClient extends EventTarget {
   /** Our offer → publish → the server's answer; on an error the offer is rolled back and the added tracks stopped. */
   async #offer(key, addTracks) {
     return this.#negotiation.run(async () => {
-      const added = addTracks();
-      await this.#pc.setLocalDescription(await this.#pc.createOffer());
-      this.#offerOut = { id: `c${this.#nextId++}`, replied: false };
+      // From here until the reply, server offers crossed ours and are ignored.
+      const out = (this.#offerOut = { id: `c${this.#nextId++}`, replied: false });
+      let added = [];
       try {
-        const reply = await this.request({ id: this.#offerOut.id, event: 'publish', ...key, sdp: this.#pc.localDescription.sdp });
+        added = addTracks();
+        await this.#pc.setLocalDescription(await this.#pc.createOffer());
+        this.#offersSent++;
+        const reply = await this.request({ id: out.id, event: 'publish', ...key, sdp: this.#pc.localDescription.sdp });
         await this.#pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
         return added;
       } catch (error) {

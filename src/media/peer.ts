@@ -168,7 +168,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /** Ends the connection; `close(reason)` is emitted once. Idempotent. */
-  close(reason: PeerCloseReason | 'transport_closed' = 'transport_closed', farewell?: string): void {
+  close(reason: PeerCloseReason = 'transport_closed', farewell?: string): void {
     if (this.#closed) return;
     if (farewell && this.#link.open && !this.#link.closed) this.#link.send(farewell).catch(() => undefined);
     this.#closed = true;

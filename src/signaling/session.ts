@@ -276,7 +276,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.publications.clear();
     this.published.clear();
     for (const k of [...this.subscriptions.keys()]) this.dropSubscription(k);
-    this.peer.close(reason === 'server_shutdown' || !isPeerReason(reason) ? 'transport_closed' : reason, JSON.stringify({ event: 'session_ended', reason } satisfies Outbound));
+    // The peer goes with it, saying goodbye while the channel works.
+    this.peer.close(isPeerReason(reason) ? reason : 'transport_closed', JSON.stringify({ event: 'session_ended', reason } satisfies Outbound));
     this.log.info({ reason }, 'session closed');
     this.emit('close', reason);
   }

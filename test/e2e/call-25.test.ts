@@ -11,6 +11,7 @@ import type { Foci } from '../../src/server.ts';
 import type { StreamKey } from '../../bench/client.ts';
 import { launchChromium, startTestFoci, waitFor } from '../helpers/browser.ts';
 import { LightMember } from '../helpers/light-member.ts';
+import { pool } from '../../bench/scenarios.ts';
 
 const LIGHT = 24;
 const CALL = '!call25:example.org/c1';
@@ -27,21 +28,6 @@ const note = (line: string) => {
   report.push(line);
   console.log(`[call-25] ${line}`);
 };
-
-/** Runs `task` on every item, at most `limit` at a time. */
-async function pool<T, R>(items: T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await task(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
 
 const summary = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);

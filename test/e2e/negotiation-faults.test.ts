@@ -35,6 +35,20 @@ async function client(): Promise<{ page: Page; session: Session }> {
 let n = 0;
 const keyFor = (deviceId: string): Key => ({ callId: `faults-${++n}`, deviceId, purpose: 'm.usermedia' });
 
+/** Publishes camera + mic; resolves with 'published' or the error code the client got. */
+const tryPublish = (page: Page, key: Key): Promise<string> =>
+  page.evaluate(
+    (k) =>
+      navigator.mediaDevices
+        .getUserMedia({ audio: true, video: { width: 320, height: 180 } })
+        .then((stream) => (window as any).foci.publish({ ...k, stream }))
+        .then(
+          () => 'published',
+          (e: any) => e.code,
+        ),
+    key,
+  );
+
 /** Producers that exist on the focus's routers (mediasoup's own view). */
 async function producerCount(): Promise<number> {
   let count = 0;
@@ -81,17 +95,7 @@ describe('negotiation faults', () => {
       await new Promise((r) => setTimeout(r, 400));
       return produce(options);
     }) as typeof transport.produce;
-    const publishing = alice.page.evaluate(
-      (k) =>
-        navigator.mediaDevices
-          .getUserMedia({ audio: true, video: { width: 320, height: 180 } })
-          .then((stream) => (window as any).foci.publish({ ...k, stream }))
-          .then(
-            () => 'published',
-            (e: any) => e.code,
-          ),
-      key,
-    );
+    const publishing = tryPublish(alice.page, key);
     await waitFor(async () => foci.registry.get(key) !== undefined, (v) => v, 5000);
     alice.session.close('server_shutdown');
     expect(await publishing).toBe('session_closed');
@@ -103,21 +107,7 @@ describe('negotiation faults', () => {
   it('gives exactly one of two sessions publishing the same new key at once the stream; the other gets stream_exists and leaks nothing', async () => {
     const [a, b] = [await client(), await client()];
     const key = keyFor('contested');
-    const results = await Promise.all(
-      [a, b].map(({ page }) =>
-        page.evaluate(
-          (k) =>
-            navigator.mediaDevices
-              .getUserMedia({ audio: true, video: { width: 320, height: 180 } })
-              .then((stream) => (window as any).foci.publish({ ...k, stream }))
-              .then(
-                () => 'published',
-                (e: any) => e.code,
-              ),
-          key,
-        ),
-      ),
-    );
+    const results = await Promise.all([a, b].map(({ page }) => tryPublish(page, key)));
     expect([...results].sort()).toEqual(['published', 'stream_exists']);
     expect(foci.registry.get(key)?.tracks).toHaveLength(2);
     // Producers per session, as the worker has them: the loser's transport holds none.
