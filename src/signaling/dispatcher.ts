@@ -102,7 +102,10 @@ export class Dispatcher {
       const { code, message, ref } = publicError(appError);
       if (ref !== undefined) this.#log.error({ session: session.id, err: error, event, ref }, 'request failed');
       else this.#log.debug({ session: session.id, code, event }, message);
-      const reply: ErrorReply = { event: event ?? 'error', id, error: { code, message } };
+      // Clients that drive negotiation themselves (the original MSC3401 SFU's
+      // own client among them) read errors as {event: "error", message}.
+      const reply: ErrorReply =
+        session.offerMode === 'offers' ? { event: 'error', id, message, error: { code, message } } : { event: event ?? 'error', id, error: { code, message } };
       await session.send(reply, stream).catch(() => undefined);
     }
   }

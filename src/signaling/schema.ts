@@ -66,5 +66,7 @@ export type Outbound =
 export interface ErrorReply {
   event: string;
   id: RequestId | null;
+  /** The same text at the top level, for clients that drive negotiation themselves. */
+  message?: string;
   error: { code: ErrorCode; message: string };
 }

@@ -79,4 +79,13 @@ describe('the seed author\'s own browser client', () => {
     expect(await alerts(alice)).toEqual([]);
     expect(await alerts(bob)).toEqual([]);
   });
+
+  it('shows the server\'s error the way the page reads errors ({event: "error", message})', async () => {
+    const carol = await seedPage();
+    await carol.evaluate(() => (window as any).seedPublish('seed-call', 'CAROL', 'm.usermedia'));
+    await waitFor(() => carol.evaluate(() => (window as any).pc.remoteDescription?.sdp.includes('m=audio') ?? false), (a) => a);
+    await carol.evaluate(() => (window as any).seedSubscribe('seed-call', 'NOBODY', 'm.usermedia'));
+    const shown = await waitFor(() => alerts(carol), (a) => a.length > 0, 5000);
+    expect(shown).toEqual([expect.stringContaining('no stream')]);
+  });
 });
