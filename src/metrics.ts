@@ -31,6 +31,15 @@ export function createMetrics(sessions: SessionManager, publications: Publicatio
       for (const w of pool.workers) this.set({ worker: String(w.index) }, w.sessions);
     },
   });
+  new Gauge({
+    name: 'foci_fast_leave_deferred',
+    help: 'Silent peers not closed at once because many peers of their worker were quiet together (overload); ICE consent decides',
+    labelNames: ['worker'],
+    registers: [registry],
+    collect() {
+      for (const w of pool.workers) this.set({ worker: String(w.index) }, w.fastLeaveDeferrals);
+    },
+  });
   sessions.observe({
     opened: () => metrics.sessionsCreated.inc(),
     closed: (_s, reason) => metrics.sessionsClosed.inc({ reason }),

@@ -11,7 +11,9 @@
 // client's SCTP stack acknowledges at once. Quiet past `silenceTimeoutMs`
 // with a heartbeat unanswered for `probeGraceMs` means gone. Both are read
 // against the peer's own clock samples, so a busy event loop that checks late
-// does not make a living client look silent.
+// does not make a living client look silent. And a peer does not declare
+// itself gone while many peers of its worker are quiet at once (an overloaded
+// host of many clients, or this one): the ICE consent timeout decides then.
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { MediaWorker } from './worker-pool.ts';
@@ -59,6 +61,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** The first heartbeat sent since the client was last heard, and the latest. */
   #probeSince: number | undefined;
   #lastProbe: number | undefined;
+  /** A verdict was held back once because many peers were quiet at the same time. */
+  #deferred = false;
   #closed = false;
 
   private constructor(worker: MediaWorker, transport: types.WebRtcTransport, link: SctpLink, options: PeerOptions) {
@@ -127,6 +131,7 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   #startLiveness(): void {
     this.#lastActivity = performance.now();
+    this.#worker.census.join(this);
     const check = async () => {
       if (this.#closed) return;
       let bytes: number;
@@ -138,16 +143,23 @@ export class Peer extends EventEmitter<PeerEvents> {
       }
       if (this.#closed) return;
       const now = performance.now();
+      const census = this.#worker.census;
       if (bytes !== this.#lastBytes) {
         this.#lastBytes = bytes;
         this.#lastActivity = now;
         this.#probeSince = undefined;
+        census.heard(this);
         return;
       }
+      census.quiet(this, this.#lastActivity);
       const quiet = now - this.#lastActivity;
       if (this.#probeSince !== undefined && quiet >= this.#options.silenceTimeoutMs && now - this.#probeSince >= this.#options.probeGraceMs) {
-        this.close('peer_silent');
-        return;
+        if (!census.widespread(now)) {
+          this.close('peer_silent');
+          return;
+        }
+        if (!this.#deferred) this.#worker.fastLeaveDeferrals++;
+        this.#deferred = true;
       }
       // Quiet for a check or more: ask the client's SCTP stack for an
       // acknowledgement (again each grace period, in case one was lost).
@@ -174,6 +186,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#closed = true;
     clearTimeout(this.#connectTimer);
     clearInterval(this.#livenessTimer);
+    this.#worker.census.leave(this);
     this.#link.close();
     this.transport.close();
     this.emit('close', reason);

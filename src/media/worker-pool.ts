@@ -7,6 +7,7 @@ import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { Logger } from 'pino';
 import { MEDIA_CODECS } from './codecs.ts';
+import { SilenceCensus, type CensusOptions } from './silence-census.ts';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -17,7 +18,11 @@ export interface WorkerPoolOptions {
   /** SO_SNDBUF/SO_RCVBUF of the shared UDP socket; the kernel's default when absent. */
   udpSocketBufferBytes?: number;
   logLevel?: types.WorkerLogLevel;
+  /** When a silence counts as widespread (fast leave then waits for ICE consent). */
+  census?: CensusOptions;
 }
+
+const DEFAULT_CENSUS: CensusOptions = { quietMs: 1500, minPeers: 3, fraction: 0.1 };
 
 
 export class MediaWorker extends EventEmitter<{ died: [Error] }> {
@@ -33,6 +38,10 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
   sessions = 0;
   /** Consumers (forwarded tracks) on this worker, for the capacity limit. */
   consumers = 0;
+  /** Which of this worker's peers are quiet: a fast-leave verdict waits while many are. */
+  readonly census: SilenceCensus;
+  /** Peers whose fast-leave verdict was held back by a widespread silence (a metric). */
+  fastLeaveDeferrals = 0;
 
   private constructor(
     index: number,
@@ -41,6 +50,7 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
     router: types.Router,
     direct: types.DirectTransport,
     silentSource: types.DataProducer,
+    census: CensusOptions,
   ) {
     super();
     this.index = index;
@@ -49,6 +59,7 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
     this.router = router;
     this.direct = direct;
     this.silentSource = silentSource;
+    this.census = new SilenceCensus(census);
     worker.on('died', (error) => this.emit('died', error));
   }
 
@@ -69,7 +80,7 @@ export class MediaWorker extends EventEmitter<{ died: [Error] }> {
       const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
       const direct = await router.createDirectTransport();
       const silentSource = await direct.produceData({ label: 'foci-silent' });
-      return new MediaWorker(index, worker, webRtcServer, router, direct, silentSource);
+      return new MediaWorker(index, worker, webRtcServer, router, direct, silentSource, options.census ?? DEFAULT_CENSUS);
     } catch (error) {
       worker.close();
       throw error;
