@@ -34,7 +34,7 @@ const { values } = parseArgs({
     profile: { type: 'string', default: 'full' },
     targets: { type: 'string', default: TARGET_NAMES.join(',') },
     out: { type: 'string', default: 'bench-results/latest' },
-    'max-minutes': { type: 'string', default: '60' },
+    'max-minutes': { type: 'string' },
     repeat: { type: 'string' },
   },
 });
@@ -47,11 +47,13 @@ const targetNames = values.targets!.split(',');
 const repeat = values.repeat ? Number(values.repeat) : profile.repeat;
 if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat must be a positive integer, not ${values.repeat}`);
 
-// Every run is bounded: past this the process ends, whatever is running.
+// Every run is bounded: past this the process ends, whatever is running
+// (default 45 minutes per repetition).
+const maxMinutes = Number(values['max-minutes'] ?? 45 * repeat);
 const deadline = setTimeout(() => {
-  console.error(`bench: stopped after ${values['max-minutes']} minutes`);
+  console.error(`bench: stopped after ${maxMinutes} minutes`);
   process.exit(3);
-}, Number(values['max-minutes']) * 60_000);
+}, maxMinutes * 60_000);
 deadline.unref();
 
 const started = performance.now();
