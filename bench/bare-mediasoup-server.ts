@@ -25,9 +25,19 @@ function codec(mimeType: string): types.RtpCodecParameters {
     payloadType: capability.preferredPayloadType!,
     clockRate: capability.clockRate,
     ...(capability.channels ? { channels: capability.channels } : {}),
-    rtcpFeedback: capability.rtcpFeedback ?? [],
+    rtcpFeedback: (capability.rtcpFeedback ?? []).filter((f) => f.type !== 'transport-cc'),
   };
 }
+
+/**
+ * What the consumers are told the receiver supports: the router's codecs and
+ * extensions without transport-cc, as the load clients negotiate with every
+ * target (bench/transport-cc.ts).
+ */
+const RECEIVE_CAPABILITIES: types.RtpCapabilities = {
+  codecs: (router.rtpCapabilities.codecs ?? []).map((c) => ({ ...c, rtcpFeedback: (c.rtcpFeedback ?? []).filter((f) => f.type !== 'transport-cc') })),
+  headerExtensions: (router.rtpCapabilities.headerExtensions ?? []).filter((e) => !e.uri.includes('transport-wide-cc')),
+};
 
 const methods = {
   /** One plain transport that learns the sender's address from its first packet (comedia). */
@@ -52,7 +62,7 @@ const methods = {
     await transport.connect({ ip: '127.0.0.1', port });
     const tracks = [];
     for (const producerId of producerIds) {
-      const consumer = await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities });
+      const consumer = await transport.consume({ producerId, rtpCapabilities: RECEIVE_CAPABILITIES });
       const encoding = consumer.rtpParameters.encodings![0]!;
       tracks.push({ kind: consumer.kind, ssrc: encoding.ssrc!, rtxSsrc: encoding.rtx?.ssrc, mid: consumer.rtpParameters.mid ?? String(tracks.length) });
     }

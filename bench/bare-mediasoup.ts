@@ -28,6 +28,7 @@ interface Consumed {
 
 export class BareMediasoupTarget implements SfuTarget {
   readonly name = 'mediasoup' as const;
+  readonly settings = 'worker log level warn, one PlainTransport socket per transport at the kernel default buffer size, no transport-cc';
   readonly unsupported = { session: 'no signaling or WebRTC handshake on a bare worker, so no session path to time' };
   #child: ChildProcess | undefined;
   #workerPid = 0;

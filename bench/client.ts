@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { Audio, PeerConnection, RtcpNackResponder, RtcpReceivingSession, RtcpSrReporter, RtpPacketizationConfig, Video } from 'node-datachannel';
 import type { DataChannel, Track } from 'node-datachannel';
 import sdpTransform from 'sdp-transform';
+import { withoutTransportCc } from './transport-cc.ts';
 
 const REQUEST_TIMEOUT_MS = 20_000;
 /** Payload types as the router prefers them (src/media/codecs.ts), so publish and receive agree. */
@@ -66,6 +67,8 @@ export interface ReceivedPacket {
   /** performance.now() when the packet reached JavaScript. */
   at: number;
   packet: Buffer;
+  /** On the track's RTX SSRC: a retransmission, not counted as a packet received. */
+  rtx?: boolean;
 }
 
 /** A received track and what arrived on it. */
@@ -145,13 +148,14 @@ export function countReceivedRtp(packet: Buffer, rx: RecvTrack, subscription: Su
   if (packet.length < 12) return;
   if (packet[1]! >= 192 && packet[1]! <= 223) return; // stray RTCP
   const ssrc = packet.readUInt32BE(8);
-  if (ssrc === rx.rtxSsrc) {
+  const rtx = ssrc === rx.rtxSsrc;
+  if (rtx) {
     rx.rtxPackets++;
   } else {
     rx.packets++;
     rx.bytes += packet.length;
   }
-  subscription.onPacket?.({ mid: rx.mid, ssrc, seq: packet.readUInt16BE(2), timestamp: packet.readUInt32BE(4), payloadType: packet[1]! & 0x7f, size: packet.length, at: performance.now(), packet });
+  subscription.onPacket?.({ mid: rx.mid, ssrc, seq: packet.readUInt16BE(2), timestamp: packet.readUInt32BE(4), payloadType: packet[1]! & 0x7f, size: packet.length, at: performance.now(), packet, rtx });
 }
 
 export interface Subscription {
@@ -339,7 +343,7 @@ export class BenchClient {
     this.#pc.setLocalDescription('answer');
     // Counters exist before the answer leaves, so no early packet goes uncounted.
     const subscription = message.event === 'subscribe' ? this.#registerSubscription(message) : undefined;
-    this.#channel!.sendMessage(JSON.stringify({ event: message.event, id: message.id, sdp: this.#pc.localDescription()!.sdp }));
+    this.#channel!.sendMessage(JSON.stringify({ event: message.event, id: message.id, sdp: withoutTransportCc(this.#pc.localDescription()!.sdp) }));
     if (subscription) {
       // The request's reply is the offer itself; the caller waits for the tracks (see subscribe()).
       this.#settle(message.id, (p) => p.resolve({ ...message, subscription }));
@@ -435,7 +439,7 @@ export class BenchClient {
         if (attempt === 0) added = addTracks();
         this.#pc.setLocalDescription('offer');
         try {
-          const reply = await this.request({ event: 'publish', ...wire, sdp: this.#pc.localDescription()!.sdp });
+          const reply = await this.request({ event: 'publish', ...wire, sdp: withoutTransportCc(this.#pc.localDescription()!.sdp) });
           this.#pc.setRemoteDescription(String(reply.sdp), 'answer');
           return true;
         } catch (error) {

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { createServer } from 'node:net';
 import { BenchClient } from './client.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
@@ -34,17 +34,24 @@ export class FociTarget implements SfuTarget {
     return this.#url;
   }
 
+  /** Stated with the results: what this target runs with that could differ between SFUs. */
+  readonly settings = 'log level warn (FOCI_BENCH_LOG), UDP socket buffers 4 MiB (FOCI_UDP_SOCKET_BUFFER_BYTES, the production default), one worker';
+
   async start({ cpus }: { cpus?: string } = {}): Promise<void> {
     const node = process.execPath;
     const command = cpus ? 'taskset' : node;
     const args = cpus ? ['-c', cpus, node, 'src/main.ts'] : ['src/main.ts'];
+    // Logged at warn like Janus (warnings only), so the figures carry no logging
+    // the peers do not pay; the port is chosen here since no info line says it.
+    const port = await freePort();
     const child = spawn(command, args, {
       cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Its log (warnings only) goes to our stderr, not through a pipe the load reads.
+      stdio: ['ignore', 2, 'inherit'],
       env: {
         ...process.env,
         FOCI_LISTEN_HOST: '127.0.0.1',
-        FOCI_LISTEN_PORT: '0',
+        FOCI_LISTEN_PORT: String(port),
         FOCI_MEDIA_LISTEN_IP: '127.0.0.1',
         FOCI_MEDIA_PORT: '0',
         FOCI_WORKERS: String(this.#workers),
@@ -54,7 +61,7 @@ export class FociTarget implements SfuTarget {
         // (sized for people behind one NAT) would cap the load, not the SFU.
         FOCI_MAX_SESSIONS_PER_ADDRESS: '0',
         FOCI_CREATE_SESSION_RATE_PER_S: '0',
-        FOCI_LOG_LEVEL: process.env.FOCI_BENCH_LOG ?? 'info',
+        FOCI_LOG_LEVEL: process.env.FOCI_BENCH_LOG ?? 'warn',
         FOCI_DEMO: 'false',
       },
     });
@@ -63,23 +70,18 @@ export class FociTarget implements SfuTarget {
     const killOnExit = () => child.kill('SIGKILL');
     process.once('exit', killOnExit);
     child.once('exit', () => process.off('exit', killOnExit));
-    this.#url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('foci did not start within 20 s')), 20_000);
-      child.once('exit', (code) => reject(new Error(`foci exited with ${code}`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        // main.ts logs {"msg":"foci is running","url":…} once listening.
-        if (!line.startsWith('{')) return;
-        try {
-          const entry = JSON.parse(line) as { msg?: string; url?: string };
-          if (entry.msg === 'foci is running' && entry.url) {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        } catch {
-          // not a log line
-        }
-      });
-    });
+    const url = `http://127.0.0.1:${port}`;
+    let exited: number | null | undefined;
+    child.once('exit', (code) => (exited = code));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (exited !== undefined) throw new Error(`foci exited with ${exited}`);
+      if (Date.now() > deadline) throw new Error('foci did not start within 20 s');
+      const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ready) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.#url = url;
   }
 
   async connect(): Promise<LoadClient> {
@@ -116,4 +118,16 @@ export class FociTarget implements SfuTarget {
     clearTimeout(timer);
     this.#child = undefined;
   }
+}
+
+/** A TCP port free on loopback right now (the focus binds it a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -94,6 +94,7 @@ function keyString(key: StreamKey): string {
 
 export class JanusTarget implements SfuTarget {
   readonly name = 'janus' as const;
+  readonly settings = 'debug level 3 (warnings and errors), UDP socket buffers at the kernel default (Janus has no setting), no transport-cc (room option transport_wide_cc_ext off)';
   readonly #options: JanusTargetOptions;
   #process: ChildProcess | undefined;
   #exited: Promise<void> | undefined;
@@ -512,6 +513,8 @@ export class JanusClient implements LoadClient {
             videocodec: 'vp8',
             bitrate: 0,
             notify_joining: false,
+            // No transport-cc on any target: see bench/transport-cc.ts.
+            transport_wide_cc_ext: false,
           });
         } catch (error) {
           if (!(error instanceof BenchError && error.code === 'videoroom_427')) throw error; // 427: exists

@@ -1,5 +1,5 @@
-// Reading the machine: process CPU time and memory from /proc, percentiles,
-// and the facts recorded with every result.
+// Reading the machine: per-thread CPU time and anonymous memory from /proc,
+// socket drops, and the facts recorded with every result.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -12,28 +12,72 @@ const CLK_TCK = (() => {
   }
 })();
 
-/** utime + stime of the processes (all their threads), in microseconds. */
-export function cpuMicros(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name; utime and stime are 14 and 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the process is gone
-    }
-  }
-  return (ticks * 1e6) / CLK_TCK;
+/** CPU time of a set of processes, summed over all their threads. */
+export interface CpuSample {
+  /** Scheduler run time in nanoseconds (/proc/PID/task/TID/schedstat, first field). */
+  ns: number;
+  /** utime and stime clock ticks (/proc/PID/task/TID/stat fields 14 and 15): only their ratio is used. */
+  userTicks: number;
+  systemTicks: number;
+  /** Run time of the first process's main thread (the load's JavaScript thread). */
+  mainThreadNs: number;
 }
 
-/** Resident memory of the processes, in bytes. */
-export function rssBytes(pids: number[]): number {
+/**
+ * Reads every thread of the processes. The scheduler's run time is exact to
+ * the nanosecond, unlike utime+stime, which are sampled at each timer tick
+ * (HZ=250 here, 4 ms); the ticks only split the total into user and system.
+ * A thread that exits inside a window takes its time with it.
+ */
+export function cpuSample(pids: number[]): CpuSample {
+  const sample: CpuSample = { ns: 0, userTicks: 0, systemTicks: 0, mainThreadNs: 0 };
+  for (const [i, pid] of pids.entries()) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // the process is gone
+    }
+    for (const tid of tids) {
+      try {
+        const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        sample.ns += ns;
+        if (i === 0 && tid === String(pid)) sample.mainThreadNs = ns;
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        sample.userTicks += Number(fields[11]);
+        sample.systemTicks += Number(fields[12]);
+      } catch {
+        // the thread is gone
+      }
+    }
+  }
+  return sample;
+}
+
+/** What a set of processes used between two samples: total, user and system microseconds, and the main thread's. */
+export function cpuBetween(a: CpuSample, b: CpuSample): { us: number; userUs: number; systemUs: number; mainThreadUs: number } {
+  const us = (b.ns - a.ns) / 1000;
+  const user = b.userTicks - a.userTicks;
+  const system = b.systemTicks - a.systemTicks;
+  // The ticks split the exact total; with no tick in the window the split is unknown (reported as all user).
+  const userShare = user + system > 0 ? user / (user + system) : 1;
+  return { us, userUs: us * userShare, systemUs: us * (1 - userShare), mainThreadUs: (b.mainThreadNs - a.mainThreadNs) / 1000 };
+}
+
+/** Clock ticks per second of utime/stime, for the record. */
+export const clockTicks = CLK_TCK;
+
+/**
+ * Anonymous resident memory (RssAnon: heap, stacks, buffers; not the shared
+ * libraries and files mapped in) of the processes, in bytes.
+ */
+export function rssAnonBytes(pids: number[]): number {
   let kb = 0;
   for (const pid of pids) {
     try {
-      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const match = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       kb += Number(match?.[1] ?? 0);
     } catch {
       // the process is gone
@@ -42,14 +86,19 @@ export function rssBytes(pids: number[]): number {
   return kb * 1024;
 }
 
-export function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-export function summarize(values: number[]): { n: number; p50: number; p95: number; p99: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), max: sorted.at(-1) ?? Number.NaN };
+/** CPUs this process may run on (its affinity), from /proc/self/status. */
+export function allowedCpus(pid = process.pid): number {
+  try {
+    const list = /Cpus_allowed_list:\s+(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
+    let n = 0;
+    for (const part of list.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      n += b === undefined ? 1 : b - a! + 1;
+    }
+    return n || os.cpus().length;
+  } catch {
+    return os.cpus().length;
+  }
 }
 
 function version(command: string, args: string[]): string {

@@ -1,17 +1,30 @@
-// SVG plots of a run's results, drawn with Vega-Lite (no browser, no canvas).
+// SVG plots of a run's results, drawn with Vega-Lite (no browser, no canvas):
+// medians over the repeated runs, with bars from the lowest to the highest run.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Results } from './run.ts';
-import type { Row } from './scenarios.ts';
+import type { Row } from './stats.ts';
 
-/** Rows of every target for a scenario, each tagged with its SFU. */
+/**
+ * Summary rows of every target for a scenario, each tagged with its SFU, with
+ * `<field>Min`/`<field>Max` filled in (equal to the median where all runs agreed).
+ */
 function rowsOf(results: Results, scenario: string): Row[] {
   const out: Row[] = [];
   for (const [sfu, data] of Object.entries(results.scenarios[scenario] ?? {})) {
     // A step that failed has a note and no figures to draw.
-    if (Array.isArray(data)) for (const row of data) if (!('note' in row)) out.push({ sfu, ...row });
+    for (const row of data.summary ?? []) {
+      if ('note' in row) continue;
+      const filled: Row = { sfu, ...row };
+      for (const [k, v] of Object.entries(row)) {
+        if (typeof v !== 'number') continue;
+        filled[`${k}Min`] ??= v;
+        filled[`${k}Max`] ??= v;
+      }
+      out.push(filled);
+    }
   }
   return out;
 }
@@ -24,29 +37,61 @@ function lines(title: string, rows: Row[], x: string, xTitle: string, ys: [strin
     hconcat: ys.map(([field, yTitle]) => ({
       width: 300,
       height: 220,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: x, type: 'quantitative', title: xTitle },
-        y: { field, type: 'quantitative', title: yTitle },
-        color: { field: 'sfu', type: 'nominal', title: 'SFU' },
-      },
+      layer: [
+        {
+          mark: { type: 'line', point: true },
+          encoding: {
+            x: { field: x, type: 'quantitative', title: xTitle },
+            y: { field, type: 'quantitative', title: yTitle },
+            color: { field: 'sfu', type: 'nominal', title: 'SFU' },
+          },
+        },
+        {
+          // The spread over the repeated runs.
+          mark: { type: 'rule' },
+          encoding: {
+            x: { field: x, type: 'quantitative' },
+            y: { field: `${field}Min`, type: 'quantitative' },
+            y2: { field: `${field}Max` },
+            color: { field: 'sfu', type: 'nominal' },
+          },
+        },
+      ],
     })),
   } as TopLevelSpec;
 }
 
 function bars(title: string, rows: Row[], group: string, fields: [string, string][]): TopLevelSpec {
-  const long = rows.flatMap((r) => fields.map(([field, label]) => ({ sfu: r.sfu, group: String(r[group] ?? ''), stat: label, value: Number(r[field]) })));
+  const long = rows.flatMap((r) =>
+    fields.map(([field, label]) => ({ sfu: r.sfu, group: String(r[group] ?? ''), stat: label, value: Number(r[field]), min: Number(r[`${field}Min`]), max: Number(r[`${field}Max`]) })),
+  );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
     data: { values: long },
-    mark: 'bar',
-    encoding: {
-      column: { field: 'group', type: 'nominal', title: null },
-      x: { field: 'stat', type: 'nominal', title: null },
-      xOffset: { field: 'sfu' },
-      y: { field: 'value', type: 'quantitative', title: 'ms' },
-      color: { field: 'sfu', type: 'nominal', title: 'SFU' },
+    facet: { column: { field: 'group', type: 'nominal', title: null } },
+    spec: {
+      layer: [
+        {
+          mark: 'bar',
+          encoding: {
+            x: { field: 'stat', type: 'nominal', title: null },
+            xOffset: { field: 'sfu' },
+            y: { field: 'value', type: 'quantitative', title: 'ms' },
+            color: { field: 'sfu', type: 'nominal', title: 'SFU' },
+          },
+        },
+        {
+          // The spread over the repeated runs.
+          mark: { type: 'rule', color: 'black' },
+          encoding: {
+            x: { field: 'stat', type: 'nominal' },
+            xOffset: { field: 'sfu' },
+            y: { field: 'min', type: 'quantitative' },
+            y2: { field: 'max' },
+          },
+        },
+      ],
     },
   } as TopLevelSpec;
 }
@@ -88,7 +133,7 @@ export async function renderPlots(results: Results, dir: string): Promise<string
   }
   const memory = rowsOf(results, 'memory');
   if (memory.length) {
-    specs.push(['memory.svg', lines(`Media process memory (${subtitle})`, memory, 'videoConsumers', 'video consumers', [['mediaRssMiB', 'RSS MiB']])]);
+    specs.push(['memory.svg', lines(`SFU memory (${subtitle})`, memory, 'videoConsumers', 'video consumers', [['rssAnonMiB', 'RssAnon MiB, all processes']])]);
   }
   const written: string[] = [];
   for (const [file, spec] of specs) {

@@ -13,7 +13,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanup } from 'node-datachannel';
-import { counted, measureWindow, newKey, pool, pump, received, windowRow } from './scenarios.ts';
+import { newKey, pool, pump } from './scenarios.ts';
+import { ProbeWindow, counted, measureWindow, windowRow } from './window.ts';
 import { makeTarget, splitCores } from './targets.ts';
 import type { LoadClient, SfuTarget, Subscription } from './target.ts';
 
@@ -60,21 +61,22 @@ async function profile(target: SfuTarget): Promise<string> {
     const publisher = await target.connect();
     clients.push(publisher);
     const key = newKey('profile-publisher');
-    const { publication, sent } = counted(await publisher.publish(key, { audio: true, video: true }));
+    const probes = new ProbeWindow();
+    const publication = counted(await publisher.publish(key, { audio: true, video: true }), probes);
     const media = pump([publication], 600);
     try {
       say(`${target.name}: ${subscribers} subscribers`);
       const subs: Subscription[] = await pool(Array.from({ length: subscribers }), 10, async () => {
         const c = await target.connect();
         clients.push(c);
-        return c.subscribe(key);
+        return c.subscribe(key, { onPacket: probes.countReceived });
       });
       await new Promise((r) => setTimeout(r, 3000));
       const name = `perf-${target.name}${values.side === 'load' ? '-load' : ''}`;
       const data = join(values.out!, `${name}.data`);
       const pids = values.side === 'load' ? [process.pid] : target.pids();
       const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-o', data, '-p', pids.join(','), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
-      const [window] = await Promise.all([measureWindow(target, seconds, sent, () => received(subs), () => subs.length), once(perf, 'exit')]);
+      const [window] = await Promise.all([measureWindow(target, seconds, probes, () => subs.length), once(perf, 'exit')]);
       const row = windowRow(window);
       const text = [
         `${target.name}: 1 publisher (audio + video) → ${subscribers} subscribers, ${seconds} s window, SFU on CPU ${sfuCpus ?? 'any'}; profiled: ${values.side === 'load' ? 'the load clients' : 'the SFU'}`,

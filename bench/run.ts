@@ -7,15 +7,26 @@
 //   npm run bench -- --profile smoke            seconds, for CI (no figures asserted)
 //   npm run bench -- --targets foci             skip Janus and the bare mediasoup floor
 //   npm run bench -- --out bench-results/mine   where results go (default bench-results/latest)
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   npm run bench -- --repeat 5                 runs per scenario (full profile: 3, smoke: 1)
+//
+// Each scenario runs --repeat times, the targets' order rotated each time so
+// none always runs first (or last, on a warmer machine); the tables give
+// medians with their range, and ratios only at steps both SFUs passed with an
+// unsaturated load in the same run (bench/report.ts).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { cleanup } from 'node-datachannel';
-import { machineFacts } from './measure.ts';
-import { PROFILES, SCENARIOS, type Row, type ScenarioName } from './scenarios.ts';
+import { clockTicks, machineFacts } from './measure.ts';
+import { PROFILES, SCENARIOS, STEP_KEY, type ScenarioName } from './scenarios.ts';
 import { TARGET_NAMES, makeTarget, splitCores } from './targets.ts';
 import { renderPlots } from './plot.ts';
+import { LOAD_BOUND_NOTE, markdown, mergeRuns, ratios, tableRows, type Results } from './report.ts';
+import type { Row } from './stats.ts';
+
+export type { Results };
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +34,8 @@ const { values } = parseArgs({
     profile: { type: 'string', default: 'full' },
     targets: { type: 'string', default: TARGET_NAMES.join(',') },
     out: { type: 'string', default: 'bench-results/latest' },
-    'max-minutes': { type: 'string', default: '60' },
+    'max-minutes': { type: 'string' },
+    repeat: { type: 'string' },
   },
 });
 
@@ -32,12 +44,16 @@ if (!profile) throw new Error(`unknown profile ${values.profile} (smoke or full)
 const scenarioNames = (values.scenario?.flatMap((s) => s.split(',')) ?? Object.keys(SCENARIOS)) as ScenarioName[];
 for (const name of scenarioNames) if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name}: ${Object.keys(SCENARIOS).join(', ')}`);
 const targetNames = values.targets!.split(',');
+const repeat = values.repeat ? Number(values.repeat) : profile.repeat;
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat must be a positive integer, not ${values.repeat}`);
 
-// Every run is bounded: past this the process ends, whatever is running.
+// Every run is bounded: past this the process ends, whatever is running
+// (default 45 minutes per repetition).
+const maxMinutes = Number(values['max-minutes'] ?? 45 * repeat);
 const deadline = setTimeout(() => {
-  console.error(`bench: stopped after ${values['max-minutes']} minutes`);
+  console.error(`bench: stopped after ${maxMinutes} minutes`);
   process.exit(3);
-}, Number(values['max-minutes']) * 60_000);
+}, maxMinutes * 60_000);
 deadline.unref();
 
 const started = performance.now();
@@ -45,58 +61,41 @@ const progress = (message: string) => console.error(`[${((performance.now() - st
 
 const sfuCpus = splitCores(progress);
 
-export interface Results {
-  profile: string;
-  startedAt: string;
-  machine: Record<string, string | number>;
-  sfuCpus: string | undefined;
-  notes: string[];
-  scenarios: Record<string, Record<string, Row[] | { skipped: string }>>;
-}
-
 const results: Results = {
   profile: profile.name,
+  repeat,
   startedAt: new Date().toISOString(),
-  machine: machineFacts(),
+  commit: gitCommit(),
+  command: `node bench/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: { ...machineFacts(), clockTicks, ...socketDefaults() },
   sfuCpus,
+  settings: {},
   notes: [
     'Load clients: node-datachannel (libdatachannel) in one Node process, DTLS-SRTP over loopback, raw Opus/VP8-shaped RTP.',
-    'Clients send RTCP receiver reports and NACKs but no transport-cc feedback.',
-    'mediasoup: the same worker build and router codecs driven directly over plain RTP (no ICE, DTLS-SRTP or signaling), fed by plain UDP sockets: the floor under Foci.',
+    'Clients send RTCP sender and receiver reports; libdatachannel sends no NACKs and no transport-cc feedback. transport-cc is stripped from what every target negotiates (bench/transport-cc.ts), so no SFU keeps a send history for it.',
+    'mediasoup: the same worker build and router codecs driven directly over plain RTP (no ICE, DTLS-SRTP or signaling), fed by plain UDP sockets: the plain floor under Foci.',
+    'Loss: sent and received count the same packets, by the send time each carries, over the window; read after a drain (bench/window.ts). Signed: a negative loss is a counting bug. Raw sent, received, expected and seconds are in every row.',
+    'CPU: per-thread scheduler time (/proc/PID/task/*/schedstat) of every process of the SFU and of the load, split into user and system by their utime/stime ticks.',
     'sfuDrops/loadDrops: datagrams the kernel dropped at full receive buffers of the SFU\'s sockets and of the load\'s, in the window.',
-    'Latency is measured from a timestamp in each payload to its arrival in the client, so it includes the clients\' own send and receive paths.',
+    'Latency is measured from a timestamp in each payload to its arrival in the client, so it includes the clients\' own send and receive paths; percentiles by nearest rank; misses are packets sent in the window that never arrived.',
+    'Memory: RssAnon of all of the SFU\'s processes; MiB per consumer is the least-squares slope over all steps.',
   ],
   scenarios: {},
 };
 
+/** Each target's runs of the scenario being measured. */
 for (const scenario of scenarioNames) {
-  results.scenarios[scenario] = {};
-  for (const name of targetNames) {
-    const target = await makeTarget(name);
-    if (typeof target === 'string') {
-      progress(`${scenario} on ${name}: skipped (${target})`);
-      results.scenarios[scenario][name] = { skipped: target };
-      continue;
+  const runs: Record<string, (Row[] | { skipped: string })[]> = Object.fromEntries(targetNames.map((n) => [n, []]));
+  for (let rep = 0; rep < repeat; rep++) {
+    // Rotated each repetition: A B C, B C A, C A B.
+    const order = targetNames.map((_, i) => targetNames[(i + rep) % targetNames.length]!);
+    for (const name of order) {
+      runs[name]!.push(await runOne(scenario, name, rep));
+      results.scenarios[scenario] = Object.fromEntries(targetNames.map((n) => [n, mergeRuns(runs[n]!, STEP_KEY[scenario])]));
     }
-    const unsupported = target.unsupported?.[scenario];
-    if (unsupported) {
-      progress(`${scenario} on ${name}: not run (${unsupported})`);
-      results.scenarios[scenario][name] = { skipped: unsupported };
-      continue;
-    }
-    progress(`${scenario} on ${name}: starting`);
-    try {
-      await target.start(sfuCpus ? { cpus: sfuCpus } : {});
-      results.scenarios[scenario][name] = await SCENARIOS[scenario](target, profile, (m) => progress(`${name} ${m}`));
-    } catch (error) {
-      progress(`${scenario} on ${name} failed: ${(error as Error).stack ?? error}`);
-      results.scenarios[scenario][name] = { skipped: `failed: ${(error as Error).message}` };
-    } finally {
-      await target.stop();
-    }
+    // Saved after every repetition, so a run cut short keeps what it measured.
+    await save();
   }
-  // Saved after every scenario, so a run cut short keeps what it measured.
-  await save();
 }
 
 const plots = await save();
@@ -105,15 +104,41 @@ console.log(`\nresults: ${join(values.out!, 'results.json')}${plots.length ? `\n
 cleanup();
 process.exit(0);
 
+async function runOne(scenario: ScenarioName, name: string, rep: number): Promise<Row[] | { skipped: string }> {
+  const label = `${scenario} on ${name}${repeat > 1 ? ` (run ${rep + 1}/${repeat})` : ''}`;
+  const target = await makeTarget(name);
+  if (typeof target === 'string') {
+    progress(`${label}: skipped (${target})`);
+    return { skipped: target };
+  }
+  if (target.settings) results.settings[name] = target.settings;
+  const unsupported = target.unsupported?.[scenario];
+  if (unsupported) {
+    progress(`${label}: not run (${unsupported})`);
+    return { skipped: unsupported };
+  }
+  progress(`${label}: starting`);
+  try {
+    await target.start(sfuCpus ? { cpus: sfuCpus } : {});
+    return await SCENARIOS[scenario](target, profile, (m) => progress(`${name} ${m}`));
+  } catch (error) {
+    progress(`${label} failed: ${(error as Error).stack ?? error}`);
+    return { skipped: `failed: ${(error as Error).message}` };
+  } finally {
+    await target.stop();
+  }
+}
+
 function printTable(r: Results): void {
-  console.log(`\nFoci benchmark — profile ${r.profile}, ${r.machine.cores} cores (${r.machine.cpuModel}), SFU on CPU ${r.sfuCpus ?? 'any'}`);
+  console.log(`\nFoci benchmark — profile ${r.profile}, ${r.repeat} run(s) per scenario, ${r.machine.cores} cores (${r.machine.cpuModel}), SFU on CPU ${r.sfuCpus ?? 'any'}, commit ${r.commit}`);
   console.log(`node ${r.machine.node}, mediasoup ${r.machine.mediasoup}, ${r.machine.janus}`);
+  console.log('Medians over the runs, [min–max] where they differed.');
+  console.log(LOAD_BOUND_NOTE);
   for (const [scenario, byTarget] of Object.entries(r.scenarios)) {
     console.log(`\n== ${scenario}`);
-    const rows = tableRows(byTarget);
-    console.table(rows);
-    const ratio = ratios(scenario, byTarget);
-    if (ratio) console.log(ratio);
+    // Raw counts stay in results.json; the printed table keeps to the figures.
+    console.table(tableRows(byTarget).map(({ sent: _s, received: _r, expected: _e, ...row }) => row));
+    for (const line of ratios(scenario, byTarget, STEP_KEY[scenario as ScenarioName])) console.log(line);
   }
 }
 
@@ -121,64 +146,26 @@ function printTable(r: Results): void {
 async function save(): Promise<string[]> {
   mkdirSync(values.out!, { recursive: true });
   writeFileSync(join(values.out!, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(values.out!, 'summary.md'), markdown(results));
+  writeFileSync(join(values.out!, 'summary.md'), markdown(results, STEP_KEY));
   return renderPlots(results, values.out!);
 }
 
-/** One table of a scenario: every target's rows, tagged with it, or the reason it has none. */
-function tableRows(byTarget: Record<string, Row[] | { skipped: string }>): Row[] {
-  const rows: Row[] = [];
-  for (const [target, data] of Object.entries(byTarget)) {
-    if ('skipped' in data) rows.push({ sfu: target, note: data.skipped });
-    else for (const row of data) rows.push({ sfu: target, ...row });
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head} (modified)` : head;
+  } catch {
+    return 'unknown';
   }
-  return rows;
 }
 
-/** The results as Markdown tables (docs/performance.md is built from this). */
-function markdown(r: Results): string {
-  const lines = [
-    `Profile \`${r.profile}\`, ${r.startedAt}. Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB, kernel ${r.machine.kernel}; SFU pinned to CPU ${r.sfuCpus ?? 'any'}, load on the others.`,
-    `Versions: Node ${r.machine.node}, mediasoup ${r.machine.mediasoup}, node-datachannel ${r.machine.nodeDatachannel}, ${r.machine.janus}.`,
-    '',
-    ...r.notes.map((n) => `- ${n}`),
-  ];
-  for (const [scenario, byTarget] of Object.entries(r.scenarios)) {
-    lines.push('', `### ${scenario}`, '');
-    const rows = tableRows(byTarget);
-    const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
-    lines.push(`| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`);
-    for (const row of rows) lines.push(`| ${columns.map((c) => String(row[c] ?? '')).join(' | ')} |`);
-    const ratio = ratios(scenario, byTarget);
-    if (ratio) lines.push('', ratio);
+/** The kernel's UDP receive buffer default and cap: what an SFU that sets none gets. */
+function socketDefaults(): Record<string, number> {
+  const read = (name: string) => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim());
+  try {
+    return { rmemDefault: read('rmem_default'), rmemMax: read('rmem_max') };
+  } catch {
+    return {};
   }
-  return lines.join('\n') + '\n';
-}
-
-/** The headline comparisons of a scenario: Foci against each peer that produced figures. */
-function ratios(scenario: string, byTarget: Record<string, Row[] | { skipped: string }>): string | undefined {
-  const foci = byTarget.foci;
-  if (!Array.isArray(foci) || !foci.length) return undefined;
-  // The last measured step still under the loss limit (a failed step has no lossPct).
-  const last = (rows: Row[], field: string) => Number(rows.filter((r) => r.lossPct !== undefined && Number(r.lossPct) <= 1).at(-1)?.[field] ?? NaN);
-  const lines: string[] = [];
-  for (const peer of ['janus', 'mediasoup']) {
-    const other = byTarget[peer];
-    if (!Array.isArray(other) || !other.length) continue;
-    switch (scenario) {
-      case 'fanout':
-        lines.push(`foci/${peer}: µs per forwarded packet ${(last(foci, 'sfuUsPerPacket') / last(other, 'sfuUsPerPacket')).toFixed(2)}, max subscribers at <1% loss ${last(foci, 'subscribers')} vs ${last(other, 'subscribers')}`);
-        break;
-      case 'calls':
-        lines.push(`foci/${peer}: max calls of 4 at <1% loss ${last(foci, 'calls')} vs ${last(other, 'calls')}, µs per forwarded packet there ${(last(foci, 'sfuUsPerPacket') / last(other, 'sfuUsPerPacket')).toFixed(2)}`);
-        break;
-      case 'latency':
-        lines.push(`foci/${peer}: p50 latency ${(Number(foci[0]!.p50Ms) / Number(other[0]!.p50Ms)).toFixed(2)}`);
-        break;
-      case 'memory':
-        lines.push(`foci/${peer}: MiB per video consumer ${(Number(foci[0]!.miBPerConsumer) / Number(other[0]!.miBPerConsumer)).toFixed(2)}`);
-        break;
-    }
-  }
-  return lines.length ? lines.join('\n') : undefined;
 }

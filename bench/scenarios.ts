@@ -2,10 +2,14 @@
 // clients on loopback, is bounded in clients and time, and returns rows of
 // figures. The same code runs against Foci and Janus.
 import { performance } from 'node:perf_hooks';
-import type { Publication, SendTrack } from './client.ts';
+import type { Publication } from './client.ts';
 import { readProbe, sendMedia } from './media.ts';
-import { cpuMicros, rssBytes, summarize, udpDrops } from './measure.ts';
+import { rssAnonBytes } from './measure.ts';
+import { LOSS_LIMIT_PCT, linearFit, summarize, type Row } from './stats.ts';
 import type { LoadClient, SfuTarget, StreamKey, Subscription } from './target.ts';
+import { ProbeWindow, counted, measureWindow, windowRow, type WindowFigures } from './window.ts';
+
+export type { Row };
 
 export interface Profile {
   name: 'smoke' | 'full';
@@ -22,6 +26,10 @@ export interface Profile {
   memorySettleS: number;
   /** Bound on one step of a stepped scenario (adding clients, warm-up, window): past it the step fails. */
   stepTimeoutS: number;
+  /** Wait after a window's end for its last packets to arrive (bench/window.ts). */
+  drainMs: number;
+  /** Runs of every scenario, the targets' order rotated between them (--repeat overrides). */
+  repeat: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -37,6 +45,8 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     memorySteps: [0, 4],
     memorySettleS: 1,
     stepTimeoutS: 60,
+    drainMs: 500,
+    repeat: 1,
   },
   full: {
     name: 'full',
@@ -46,49 +56,20 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     windowS: 10,
     latencySubscribers: 10,
     latencyS: 20,
-    sessionTries: 100,
+    sessionTries: 1000,
     memorySteps: [0, 50, 100, 200],
     memorySettleS: 65,
     stepTimeoutS: 180,
+    drainMs: 500,
+    repeat: 3,
   },
 };
 
-export type Row = Record<string, string | number>;
 export type Progress = (message: string) => void;
-
-/** Loss above this ends a stepped scenario. */
-const LOSS_LIMIT = 0.01;
 
 let keySeq = 0;
 export const newKey = (deviceId: string): StreamKey => ({ callId: `bench-${process.pid}-${++keySeq}`, deviceId, purpose: 'm.usermedia' });
 
-/** Counts what a publication sends, so windows can be measured while media flows. */
-export function counted(publication: Publication): { publication: Publication; sent: () => number } {
-  let packets = 0;
-  const wrap = (track: SendTrack | undefined): SendTrack | undefined =>
-    track && {
-      ...track,
-      send: (packet: Uint8Array) => {
-        const ok = track.send(packet);
-        if (ok) packets++;
-        return ok;
-      },
-      set onKeyframeRequest(fn: (() => void) | undefined) {
-        track.onKeyframeRequest = fn;
-      },
-      get onKeyframeRequest() {
-        return track.onKeyframeRequest;
-      },
-    };
-  const wrapped: Publication = { key: publication.key };
-  const audio = wrap(publication.audio);
-  const video = wrap(publication.video);
-  if (audio) wrapped.audio = audio;
-  if (video) wrapped.video = video;
-  return { publication: wrapped, sent: () => packets };
-}
-
-export const received = (subs: Subscription[]) => subs.reduce((n, s) => n + s.tracks.reduce((m, t) => m + t.packets, 0), 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `task` over `items` with at most `limit` at once (connecting hundreds of clients). */
@@ -115,81 +96,6 @@ export function pump(publications: Publication[], maxSeconds: number): { stop: (
       controller.abort();
       await running;
     },
-  };
-}
-
-interface Window {
-  seconds: number;
-  sent: number;
-  received: number;
-  expected: number;
-  sfuCpuUs: number;
-  /** The part of sfuCpuUs spent in media processes (Foci: the workers, not Node's main thread). */
-  mediaCpuUs: number;
-  loadCpuUs: number;
-  /** Datagrams dropped at full receive buffers: the SFU's sockets, and the load's. */
-  sfuDrops: number;
-  loadDrops: number;
-}
-
-export async function measureWindow(target: SfuTarget, seconds: number, sent: () => number, got: () => number, fanout: () => number): Promise<Window> {
-  const pids = target.pids();
-  const mediaPids = target.mediaPids();
-  const loadPids = [process.pid];
-  const start = {
-    sent: sent(),
-    got: got(),
-    cpu: cpuMicros(pids),
-    media: cpuMicros(mediaPids),
-    load: process.cpuUsage(),
-    sfuDrops: udpDrops(pids),
-    loadDrops: udpDrops(loadPids),
-    t: performance.now(),
-  };
-  await sleep(seconds * 1000);
-  // Let packets in flight arrive before reading what was received.
-  const sentInWindow = sent() - start.sent;
-  const cpu = cpuMicros(pids) - start.cpu;
-  const media = cpuMicros(mediaPids) - start.media;
-  const load = process.cpuUsage(start.load);
-  const sfuDrops = udpDrops(pids) - start.sfuDrops;
-  const loadDrops = udpDrops(loadPids) - start.loadDrops;
-  await sleep(200);
-  return {
-    seconds: (performance.now() - start.t) / 1000,
-    sent: sentInWindow,
-    received: got() - start.got,
-    expected: sentInWindow * fanout(),
-    sfuCpuUs: cpu,
-    mediaCpuUs: media,
-    loadCpuUs: load.user + load.system,
-    sfuDrops,
-    loadDrops,
-  };
-}
-
-type WindowFigures = {
-  forwardedPps: number;
-  lossPct: number;
-  sfuCpuPct: number;
-  sfuUsPerPacket: number;
-  mediaCpuPct: number;
-  loadCpuPct: number;
-  sfuDrops: number;
-  loadDrops: number;
-};
-
-export function windowRow(w: Window): WindowFigures {
-  const loss = w.expected > 0 ? Math.max(0, 1 - w.received / w.expected) : 0;
-  return {
-    forwardedPps: Math.round(w.received / w.seconds),
-    lossPct: +(loss * 100).toFixed(3),
-    sfuCpuPct: +((w.sfuCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
-    sfuUsPerPacket: w.received > 0 ? +(w.sfuCpuUs / w.received).toFixed(2) : 0,
-    mediaCpuPct: +((w.mediaCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
-    loadCpuPct: +((w.loadCpuUs / (w.seconds * 1e6)) * 100).toFixed(1),
-    sfuDrops: w.sfuDrops,
-    loadDrops: w.loadDrops,
   };
 }
 
@@ -249,28 +155,35 @@ async function step(target: SfuTarget, profile: Profile, size: Row, progress: Pr
   }
 }
 
+/** A step's figures as one progress line; load-bound and negative loss said loudly. */
+function said(figures: WindowFigures): string {
+  const flags = [figures.loadBound ? 'LOAD-BOUND' : '', figures.lossPct < 0 ? 'NEGATIVE LOSS (counting bug)' : ''].filter(Boolean).join(', ');
+  return `${figures.forwardedPps} pps, loss ${figures.lossPct}% (${figures.received}/${figures.expected}), SFU CPU ${figures.sfuCpuPct}%, ${figures.sfuUsPerPacket} µs/packet, load ${figures.loadCpuPct}% (JS thread ${figures.loadMainThreadPct}%)${flags ? ` — ${flags}` : ''}`;
+}
+
 /** 1 publisher (audio + ~1 Mbit/s video), N subscribers, N stepped up until loss > 1%. */
 export async function fanout(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
   const load = new Load();
   const rows: Row[] = [];
+  const window = new ProbeWindow();
   try {
     const publisher = load.keep(await target.connect());
     const key = newKey('fanout-publisher');
-    const { publication, sent } = counted(await publisher.publish(key, { audio: true, video: true }));
+    const publication = counted(await publisher.publish(key, { audio: true, video: true }), window);
     load.pump([publication], profile.fanoutSteps.length * profile.stepTimeoutS);
     const subs: Subscription[] = [];
     for (const n of profile.fanoutSteps) {
       progress(`fanout: ${n} subscribers`);
       const { row, figures } = await step(target, profile, { subscribers: n }, progress, async () => {
-        const more = await pool(Array.from({ length: n - subs.length }), 10, async () => load.keep(await target.connect()).subscribe(key));
+        const more = await pool(Array.from({ length: n - subs.length }), 10, async () => load.keep(await target.connect()).subscribe(key, { onPacket: window.countReceived }));
         subs.push(...more);
         await sleep(profile.warmupS * 1000);
-        return windowRow(await measureWindow(target, profile.windowS, sent, () => received(subs), () => subs.length));
+        return windowRow(await measureWindow(target, profile.windowS, window, () => subs.length, profile.drainMs));
       });
       rows.push(row);
       if (!figures) break;
-      progress(`fanout: ${n} subscribers → ${figures.forwardedPps} pps, loss ${figures.lossPct}%, ${figures.sfuUsPerPacket} µs/packet`);
-      if (figures.lossPct > LOSS_LIMIT * 100) break;
+      progress(`fanout: ${n} subscribers → ${said(figures)}`);
+      if (figures.lossPct > LOSS_LIMIT_PCT) break;
     }
   } finally {
     await load.end();
@@ -282,9 +195,7 @@ export async function fanout(target: SfuTarget, profile: Profile, progress: Prog
 export async function smallCalls(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
   const load = new Load();
   const rows: Row[] = [];
-  const counters: (() => number)[] = [];
-  const sent = () => counters.reduce((n, c) => n + c(), 0);
-  const subs: Subscription[] = [];
+  const window = new ProbeWindow();
   let calls = 0;
   try {
     for (const targetCalls of profile.callSteps) {
@@ -295,21 +206,20 @@ export async function smallCalls(target: SfuTarget, profile: Profile, progress: 
           calls++;
           const members = await Promise.all(Array.from({ length: 4 }, async () => load.keep(await target.connect())));
           const keys = members.map((_, i) => newKey(`call${calls}-m${i}`));
-          const pubs = await Promise.all(members.map((m, i) => m.publish(keys[i]!, { audio: true, video: true }).then(counted)));
-          counters.push(...pubs.map((p) => p.sent));
-          load.pump(pubs.map((p) => p.publication), 3600);
+          const pubs = await Promise.all(members.map((m, i) => m.publish(keys[i]!, { audio: true, video: true }).then((p) => counted(p, window))));
+          load.pump(pubs, 3600);
           for (const [i, m] of members.entries()) {
-            for (const [j, k] of keys.entries()) if (i !== j) subs.push(await m.subscribe(k));
+            for (const [j, k] of keys.entries()) if (i !== j) await m.subscribe(k, { onPacket: window.countReceived });
           }
         }
         await sleep(profile.warmupS * 1000);
         // Each publisher's packets go to 3 subscribers.
-        return windowRow(await measureWindow(target, profile.windowS, sent, () => received(subs), () => 3));
+        return windowRow(await measureWindow(target, profile.windowS, window, () => 3, profile.drainMs));
       });
       rows.push(row);
       if (!figures) break;
-      progress(`calls of 4: ${calls} calls → loss ${figures.lossPct}%, SFU CPU ${figures.sfuCpuPct}%`);
-      if (figures.lossPct > LOSS_LIMIT * 100) break;
+      progress(`calls of 4: ${calls} calls → ${said(figures)}`);
+      if (figures.lossPct > LOSS_LIMIT_PCT) break;
     }
   } finally {
     await load.end();
@@ -317,72 +227,118 @@ export async function smallCalls(target: SfuTarget, profile: Profile, progress: 
   return rows;
 }
 
-/** Send-to-receive delay of each packet through the SFU (probe timestamps, one process clock). */
+const ms = (v: number, digits = 3) => +v.toFixed(digits);
+
+/**
+ * Send-to-receive delay of each packet through the SFU (probe timestamps, one
+ * process clock), nearest-rank percentiles; packets sent in the window that
+ * never arrived are counted as misses, not dropped from the figures.
+ */
 export async function latency(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
   const clients: LoadClient[] = [];
   const delays: number[] = [];
+  const window = new ProbeWindow();
+  let measuring = false;
   try {
     const publisher = await target.connect();
     clients.push(publisher);
     const key = newKey('latency-publisher');
-    const publication = await publisher.publish(key, { audio: true, video: true });
-    let measuring = false;
+    const publication = counted(await publisher.publish(key, { audio: true, video: true }), window);
     for (let i = 0; i < profile.latencySubscribers; i++) {
       const c = await target.connect();
       clients.push(c);
       await c.subscribe(key, {
         onPacket: (p) => {
+          window.countReceived(p);
           const sentAt = readProbe(p.packet);
-          if (measuring && sentAt !== undefined) delays.push(performance.timeOrigin + p.at - sentAt);
+          if (measuring && !p.rtx && sentAt !== undefined) delays.push(performance.timeOrigin + p.at - sentAt);
         },
       });
     }
     progress(`latency: ${profile.latencySubscribers} subscribers, ${profile.latencyS} s`);
     const media = pump([publication], profile.warmupS + profile.latencyS + 5);
     await sleep(profile.warmupS * 1000);
+    window.open(performance.timeOrigin + performance.now());
     measuring = true;
     await sleep(profile.latencyS * 1000);
+    window.close(performance.timeOrigin + performance.now());
+    await sleep(profile.drainMs);
     measuring = false;
     await media.stop();
   } finally {
     for (const c of clients) c.close();
   }
+  // Delays are taken from packets that arrived while measuring, a few of which were sent just before the window.
   const s = summarize(delays);
-  return [{ packets: s.n, p50Ms: +s.p50.toFixed(3), p95Ms: +s.p95.toFixed(3), p99Ms: +s.p99.toFixed(3), maxMs: +s.max.toFixed(3) }];
+  const expected = window.sent * profile.latencySubscribers;
+  return [{ step: 'per packet', packets: s.n, sent: window.sent, expected, misses: expected - window.received, p50Ms: ms(s.p50), p95Ms: ms(s.p95), p99Ms: ms(s.p99), maxMs: ms(s.max) }];
 }
 
-/** Session set-up (connect: createSession → channel open → ready) and subscribe → first RTP. */
+/** Waits up to `timeoutMs` for the first media packet of a subscription made by `subscribe`; resolves with ms from `t0`, or undefined. */
+async function firstMedia(subscribe: (onPacket: () => void) => Promise<unknown>, t0: number, timeoutMs: number): Promise<number | undefined> {
+  let first: number | undefined;
+  let failed = false;
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      subscribe(() => {
+        if (first === undefined) {
+          first = performance.now() - t0;
+          resolve();
+        }
+      }).catch(() => {
+        failed = true;
+        resolve();
+      });
+    }),
+    sleep(timeoutMs),
+  ]);
+  return failed ? undefined : first;
+}
+
+/**
+ * The session path, each try on a new connection: connect + subscribe →
+ * first media, cold, on every SFU (for Foci: createSession, ICE/DTLS, the
+ * channel, the subscribe offer and answer; for Janus: its HTTP session,
+ * attach, join and the subscriber's ICE/DTLS). For Foci, the renegotiation
+ * path too: a second subscribe on the now open connection → first media.
+ * A try that fails or sees no media within 5 s is a miss, counted.
+ */
 export async function sessionPath(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
   const clients: LoadClient[] = [];
-  const connectMs: number[] = [];
-  const firstRtpMs: number[] = [];
+  const coldMs: number[] = [];
+  const renegotiateMs: number[] = [];
+  let coldMisses = 0;
+  let renegotiateMisses = 0;
+  // Only Foci carries every subscription on one connection; Janus opens a subscriber connection per stream.
+  const renegotiates = target.name === 'foci';
   try {
-    const publisher = await target.connect();
-    clients.push(publisher);
-    const key = newKey('session-publisher');
-    const publication = await publisher.publish(key, { audio: true, video: true });
-    const media = pump([publication], 600);
+    const keys = [newKey('session-publisher-a'), newKey('session-publisher-b')];
+    const publications: Publication[] = [];
+    for (const key of keys) {
+      const publisher = await target.connect();
+      clients.push(publisher);
+      publications.push(await publisher.publish(key, { audio: true, video: true }));
+    }
+    const media = pump(publications, 3600);
     try {
       for (let i = 0; i < profile.sessionTries; i++) {
-        if (i % 10 === 0) progress(`session path: try ${i + 1}/${profile.sessionTries}`);
+        if (i % 50 === 0) progress(`session path: try ${i + 1}/${profile.sessionTries}`);
         const t0 = performance.now();
-        const c = await target.connect();
-        connectMs.push(performance.now() - t0);
-        let first: number | undefined;
-        const got = new Promise<void>((resolve) => {
-          const t1 = performance.now();
-          c.subscribe(key, {
-            onPacket: () => {
-              if (first === undefined) {
-                first = performance.now() - t1;
-                resolve();
-              }
-            },
-          }).catch(() => resolve()); // counted as a miss below
-        });
-        await Promise.race([got, sleep(5000)]);
-        if (first !== undefined) firstRtpMs.push(first);
-        c.close();
+        let client: LoadClient | undefined;
+        const cold = await firstMedia(async (onPacket) => {
+          client = await target.connect();
+          return client.subscribe(keys[0]!, { onPacket });
+        }, t0, 5000);
+        if (cold === undefined) coldMisses++;
+        else coldMs.push(cold);
+        if (renegotiates && client && cold !== undefined) {
+          const again = await firstMedia((onPacket) => client!.subscribe(keys[1]!, { onPacket }), performance.now(), 5000);
+          if (again === undefined) renegotiateMisses++;
+          else renegotiateMs.push(again);
+        } else if (renegotiates) {
+          renegotiateMisses++;
+        }
+        client?.close();
       }
     } finally {
       await media.stop();
@@ -390,16 +346,19 @@ export async function sessionPath(target: SfuTarget, profile: Profile, progress:
   } finally {
     for (const c of clients) c.close();
   }
-  const a = summarize(connectMs);
-  const b = summarize(firstRtpMs);
-  return [
-    // Not comparable across SFUs: Janus's connect is one HTTP call; its ICE/DTLS happen in subscribe.
-    { step: target.name === 'foci' ? 'connect: createSession → channel ready' : 'connect: HTTP session only', tries: a.n, p50Ms: +a.p50.toFixed(1), p95Ms: +a.p95.toFixed(1), p99Ms: +a.p99.toFixed(1) },
-    { step: 'subscribe → first RTP', tries: b.n, p50Ms: +b.p50.toFixed(1), p95Ms: +b.p95.toFixed(1), p99Ms: +b.p99.toFixed(1) },
-  ];
+  const row = (step: string, values: number[], misses: number): Row => {
+    const s = summarize(values);
+    return { step, tries: values.length + misses, misses, p50Ms: ms(s.p50, 1), p95Ms: ms(s.p95, 1), p99Ms: ms(s.p99, 1), maxMs: ms(s.max, 1) };
+  };
+  const rows = [row('connect + subscribe → first media (new connection)', coldMs, coldMisses)];
+  if (renegotiates) rows.push(row('subscribe on an open connection → first media (renegotiation)', renegotiateMs, renegotiateMisses));
+  return rows;
 }
 
-/** Media-process RSS as video consumers are added; the slope is the cost of one consumer. */
+/**
+ * Anonymous memory (RssAnon) of all the SFU's processes as video consumers
+ * are added; the least-squares slope over every step is the cost of one consumer.
+ */
 export async function memory(target: SfuTarget, profile: Profile, progress: Progress): Promise<Row[]> {
   const clients: LoadClient[] = [];
   const rows: Row[] = [];
@@ -419,20 +378,19 @@ export async function memory(target: SfuTarget, profile: Profile, progress: Prog
       subscribers += more.length;
       progress(`memory: ${n} video consumers, settling ${profile.memorySettleS} s`);
       await sleep(profile.memorySettleS * 1000);
-      rows.push({ videoConsumers: n, mediaRssMiB: +(rssBytes(target.mediaPids()) / 2 ** 20).toFixed(1) });
+      rows.push({ videoConsumers: n, rssAnonMiB: +(rssAnonBytes(target.pids()) / 2 ** 20).toFixed(1), mediaRssAnonMiB: +(rssAnonBytes(target.mediaPids()) / 2 ** 20).toFixed(1) });
     }
   } finally {
     await media.stop();
     for (const c of clients) c.close();
   }
-  const first = rows[0];
-  const last = rows.at(-1);
-  if (first && last && last.videoConsumers !== first.videoConsumers) {
-    const perConsumer = ((last.mediaRssMiB as number) - (first.mediaRssMiB as number)) / ((last.videoConsumers as number) - (first.videoConsumers as number));
-    for (const r of rows) r.miBPerConsumer = +perConsumer.toFixed(3);
-  }
+  const fit = linearFit(rows.map((r) => Number(r.videoConsumers)), rows.map((r) => Number(r.rssAnonMiB)));
+  if (Number.isFinite(fit.slope)) for (const r of rows) r.miBPerConsumer = +fit.slope.toFixed(3);
   return rows;
 }
 
 export const SCENARIOS = { fanout, calls: smallCalls, latency, session: sessionPath, memory } as const;
 export type ScenarioName = keyof typeof SCENARIOS;
+
+/** The field that names a step of each scenario's rows (repeated runs are merged on it). */
+export const STEP_KEY: Record<ScenarioName, string> = { fanout: 'subscribers', calls: 'calls', latency: 'step', session: 'step', memory: 'videoConsumers' };

@@ -14,16 +14,18 @@ export interface LoadClient {
 }
 
 export interface SfuTarget {
-  readonly name: 'foci' | 'janus' | 'mediasoup';
+  readonly name: string;
   /** Starts the SFU on loopback, pinned to `cpus` when given (taskset list, e.g. "0"). */
   start(options: { cpus?: string }): Promise<void>;
+  /** Settings that could differ between SFUs (log level, socket buffers), stated with the results. */
+  readonly settings?: string;
   /** Scenarios this target cannot run, with the reason printed in their place. */
   readonly unsupported?: Readonly<Record<string, string>>;
   /** A connected client; for Foci this includes POST /createSession and the channel. */
   connect(): Promise<LoadClient>;
-  /** Processes whose CPU time and memory are the SFU's (Foci: main + workers; Janus: janus). */
+  /** Every process of the SFU: CPU time and memory are read from all of them (Foci: main + workers; Janus: janus). */
   pids(): number[];
-  /** Worker processes only (memory per consumer is read from these). */
+  /** Worker processes only (their CPU is reported apart as mediaCpuPct). */
   mediaPids(): number[];
   /** Sessions the SFU has closed so far, by its reason (where it says). */
   closedSessions?(): Promise<Record<string, number>>;
