@@ -1,29 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import type { Foci } from '../../src/server.ts';
-import { connectionStats, expectFlowing, launchChromium, openClient, publish, receiveStats, startTestFoci, subscribe, waitFor, type Key } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { connectionStats, expectFlowing, publish, receiveStats, subscribe, waitFor, type Key } from '../helpers/browser.ts';
+import { useCall } from '../helpers/call-fixture.ts';
 
-let foci: Foci;
-let browser: Browser;
-let pages: Page[] = [];
-
-beforeAll(async () => {
-  [foci, browser] = await Promise.all([startTestFoci(), launchChromium()]);
-});
-afterEach(async () => {
-  await Promise.all(pages.map((p) => p.close().catch(() => undefined)));
-  pages = [];
-});
-afterAll(async () => {
-  await browser?.close();
-  await foci?.close();
-});
-
-async function client(options?: { openSignaling?: boolean }): Promise<Page> {
-  const page = await openClient(browser, foci.url, options);
-  pages.push(page);
-  return page;
-}
+const call = useCall();
+const client = call.client;
 
 let n = 0;
 const keyFor = (deviceId: string, purpose = 'm.usermedia'): Key => ({ callId: `call-${++n}`, deviceId, purpose });
@@ -56,7 +37,7 @@ describe('a call through the SFU', () => {
     await expectFlowing(bob, key, { audio: true });
     expect((await connectionStats(bob)).framesDecoded).toBe(0);
     await publish(alice, key, 'video');
-    expect(foci.registry.get(key)?.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video']);
+    expect(call.foci.registry.get(key)?.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video']);
     const stats = await waitFor(() => connectionStats(bob), (s) => s.framesDecoded > 10);
     expect(stats.framesDecoded).toBeGreaterThan(10);
   });
@@ -147,7 +128,7 @@ describe('a call through the SFU', () => {
     await bob.evaluate((k) => (window as any).foci.unsubscribe(k), key);
     const ended = await waitFor(() => endedTracks(bob, key), (e) => e.length === 2);
     expect(ended.sort()).toEqual(['audio', 'video']);
-    expect(foci.registry.get(key)).toBeDefined();
+    expect(call.foci.registry.get(key)).toBeDefined();
   });
 
   it('ends the stream for subscribers when the publisher\'s tab closes', async () => {
@@ -159,7 +140,7 @@ describe('a call through the SFU', () => {
     await alice.close();
     const ended = await waitFor(() => endedTracks(bob, key), (e) => e.length === 2);
     expect(ended.sort()).toEqual(['audio', 'video']);
-    expect(foci.registry.get(key)).toBeUndefined();
+    expect(call.foci.registry.get(key)).toBeUndefined();
   });
 
   it('runs a call of two publishers and three subscribers', async () => {

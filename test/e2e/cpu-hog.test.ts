@@ -3,23 +3,14 @@
 // starved machine for vanished peers), and media decodes again afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import type { Foci } from '../../src/server.ts';
-import { expectAllDecoding, launchChromium, liveTracks, openClient, publish, startTestFoci, subscribe, type Key } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { expectAllDecoding, liveTracks, publish, subscribe, type Key } from '../helpers/browser.ts';
+import { useCall } from '../helpers/call-fixture.ts';
 
 const HOG_MS = 30_000;
 
-let foci: Foci;
-let browser: Browser;
-
-beforeAll(async () => {
-  [foci, browser] = await Promise.all([startTestFoci(), launchChromium()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await foci?.close();
-});
+const call = useCall();
 
 /** One busy-looping process per core, each killed by `stop()` (and by a bounded timer regardless). */
 function hogCores(ms: number): { children: ChildProcess[]; stop(): void } {
@@ -36,13 +27,13 @@ describe('a call on a machine whose cores are saturated', () => {
     const names = ['alice', 'bob', 'carol'];
     const key = (name: string): Key => ({ callId: 'hog', deviceId: name, purpose: 'm.usermedia' });
     const pages: Record<string, Page> = {};
-    for (const name of names) pages[name] = await openClient(browser, foci.url);
+    for (const name of names) pages[name] = await call.client();
     const closed: string[] = [];
-    foci.sessions.observe({ opened: () => undefined, closed: (session, reason) => closed.push(`${session.id}: ${reason}`) });
+    call.foci.sessions.observe({ opened: () => undefined, closed: (session, reason) => closed.push(`${session.id}: ${reason}`) });
     for (const name of names) await publish(pages[name]!, key(name));
     for (const name of names) for (const other of names) if (other !== name) await subscribe(pages[name]!, key(other));
     expect(await expectAllDecoding(pages)).toEqual({ alice: 4, bob: 4, carol: 4 });
-    const sessions = foci.sessions.size;
+    const sessions = call.foci.sessions.size;
     expect(sessions).toBe(3);
 
     const framesBefore = await Promise.all(names.map((n) => liveTracks(pages[n]!)));
@@ -51,7 +42,7 @@ describe('a call on a machine whose cores are saturated', () => {
     let fewest = sessions;
     try {
       while (Date.now() - started < HOG_MS) {
-        fewest = Math.min(fewest, foci.sessions.size);
+        fewest = Math.min(fewest, call.foci.sessions.size);
         await new Promise((r) => setTimeout(r, 500));
       }
     } finally {
@@ -65,7 +56,7 @@ describe('a call on a machine whose cores are saturated', () => {
 
     expect(closed, 'sessions the server closed').toEqual([]);
     expect(fewest).toBe(sessions);
-    expect(foci.sessions.size).toBe(sessions);
+    expect(call.foci.sessions.size).toBe(sessions);
     for (const name of names) {
       const seen = await pages[name]!.evaluate(() => {
         const w = window as any;

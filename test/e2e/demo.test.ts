@@ -1,25 +1,14 @@
 // The demo page, driven as a person would: buttons and inputs only.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import type { Foci } from '../../src/server.ts';
-import { launchChromium, startTestFoci } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { useCall } from '../helpers/call-fixture.ts';
 
-let foci: Foci;
-let browser: Browser;
-
-beforeAll(async () => {
-  [foci, browser] = await Promise.all([startTestFoci(), launchChromium()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await foci?.close();
-});
+const call = useCall();
 
 describe('demo page', () => {
   it('shows a live call between two tabs', async () => {
-    const [a, b] = await Promise.all([browser.newPage(), browser.newPage()]);
+    const [a, b] = await Promise.all([call.browser.newPage(), call.browser.newPage()]);
     for (const page of [a, b]) {
-      await page.goto(`${foci.url}/`);
+      await page.goto(`${call.foci.url}/`);
       await page.click('#connect');
       await page.waitForSelector('#state:text("connected")');
     }

@@ -1,34 +1,20 @@
 // The negotiation and ownership faults a read of the old session code found,
 // each driven from a real Chromium page against a real focus: what the user
 // would see if it came back.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import type { Foci } from '../../src/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { Session } from '../../src/signaling/session.ts';
-import { expectFlowing, launchChromium, openClient, publish, startTestFoci, subscribe, waitFor, type Key } from '../helpers/browser.ts';
+import { expectFlowing, publish, subscribe, waitFor, type Key } from '../helpers/browser.ts';
+import { useCall } from '../helpers/call-fixture.ts';
 
 const NEGOTIATION_TIMEOUT_MS = 1500;
-let foci: Foci;
-let browser: Browser;
-let pages: Page[] = [];
+const call = useCall({ negotiationTimeoutMs: NEGOTIATION_TIMEOUT_MS });
 
-beforeAll(async () => {
-  [foci, browser] = await Promise.all([startTestFoci({ negotiationTimeoutMs: NEGOTIATION_TIMEOUT_MS }), launchChromium()]);
-});
-afterEach(async () => {
-  await Promise.all(pages.map((p) => p.close().catch(() => undefined)));
-  pages = [];
-});
-afterAll(async () => {
-  await browser?.close();
-  await foci?.close();
-});
-
+/** A connected page and the server's session for it. */
 async function client(): Promise<{ page: Page; session: Session }> {
-  const before = new Set(foci.sessions.all().map((s) => s.id));
-  const page = await openClient(browser, foci.url);
-  pages.push(page);
-  const session = foci.sessions.all().find((s) => !before.has(s.id))!;
+  const before = new Set(call.foci.sessions.all().map((s) => s.id));
+  const page = await call.client();
+  const session = call.foci.sessions.all().find((s) => !before.has(s.id))!;
   return { page, session };
 }
 
@@ -52,7 +38,7 @@ const tryPublish = (page: Page, key: Key): Promise<string> =>
 /** Producers that exist on the focus's routers (mediasoup's own view). */
 async function producerCount(): Promise<number> {
   let count = 0;
-  for (const w of foci.pool.workers) count += (await w.router.dump()).mapProducerIdConsumerIds.length;
+  for (const w of call.foci.pool.workers) count += (await w.router.dump()).mapProducerIdConsumerIds.length;
   return count;
 }
 
@@ -81,7 +67,7 @@ describe('negotiation faults', () => {
     expect(bob.session.closed).toBe(true);
     // Alice is untouched.
     expect(alice.session.closed).toBe(false);
-    expect(foci.registry.get(key)?.tracks).toHaveLength(2);
+    expect(call.foci.registry.get(key)?.tracks).toHaveLength(2);
   });
 
   it('frees a publish whose producers are made after its session closed: nothing stays registered', async () => {
@@ -96,11 +82,11 @@ describe('negotiation faults', () => {
       return produce(options);
     }) as typeof transport.produce;
     const publishing = tryPublish(alice.page, key);
-    await waitFor(async () => foci.registry.get(key) !== undefined, (v) => v, 5000);
+    await waitFor(async () => call.foci.registry.get(key) !== undefined, (v) => v, 5000);
     alice.session.close('server_shutdown');
     expect(await publishing).toBe('session_closed');
     await new Promise((r) => setTimeout(r, 800));
-    expect(foci.registry.get(key)).toBeUndefined();
+    expect(call.foci.registry.get(key)).toBeUndefined();
     expect(await producerCount()).toBe(baseline);
   });
 
@@ -109,7 +95,7 @@ describe('negotiation faults', () => {
     const key = keyFor('contested');
     const results = await Promise.all([a, b].map(({ page }) => tryPublish(page, key)));
     expect([...results].sort()).toEqual(['published', 'stream_exists']);
-    expect(foci.registry.get(key)?.tracks).toHaveLength(2);
+    expect(call.foci.registry.get(key)?.tracks).toHaveLength(2);
     // Producers per session, as the worker has them: the loser's transport holds none.
     const producersOf = async (s: Session) => (await s.peer.transport.dump()).producerIds.length;
     const [winner, loser] = results[0] === 'published' ? [a, b] : [b, a];
@@ -135,7 +121,7 @@ describe('negotiation faults', () => {
     }, key);
     const ended = await waitFor(() => bob.page.evaluate(() => (window as any).ended as { device_id: string }[]), (e) => e.length > 0, 5000);
     expect(ended[0]).toMatchObject({ device_id: 'alice', reason: 'unpublished' });
-    expect(foci.registry.get(key)).toBeUndefined();
+    expect(call.foci.registry.get(key)).toBeUndefined();
     const tracksEnded = await waitFor(() => bob.page.evaluate((k) => (window as any).subs[JSON.stringify(k)].ended as string[], key), (e) => e.length === 2, 5000);
     expect(tracksEnded.sort()).toEqual(['audio', 'video']);
   });
