@@ -16,6 +16,7 @@ import { machineFacts } from './measure.ts';
 import { PROFILES, SCENARIOS, type Row, type ScenarioName } from './scenarios.ts';
 import { TARGET_NAMES, makeTarget, splitCores } from './targets.ts';
 import { renderPlots } from './plot.ts';
+import { addedLatency } from './p2p.ts';
 
 const { values } = parseArgs({
   options: {
@@ -95,6 +96,8 @@ for (const scenario of scenarioNames) {
       await target.stop();
     }
   }
+  // Every SFU's latency over the direct peer-to-peer baseline.
+  if (scenario === 'latency') addedLatency(results.scenarios[scenario]);
   // Saved after every scenario, so a run cut short keeps what it measured.
   await save();
 }

@@ -14,7 +14,7 @@ export interface LoadClient {
 }
 
 export interface SfuTarget {
-  readonly name: 'foci' | 'janus' | 'mediasoup';
+  readonly name: 'foci' | 'janus' | 'mediasoup' | 'mediasoup-webrtc' | 'p2p';
   /** Starts the SFU on loopback, pinned to `cpus` when given (taskset list, e.g. "0"). */
   start(options: { cpus?: string }): Promise<void>;
   /** Scenarios this target cannot run, with the reason printed in their place. */
