@@ -64,6 +64,8 @@ const results: Results = {
     'Load clients: node-datachannel (libdatachannel) in one Node process, DTLS-SRTP over loopback, raw Opus/VP8-shaped RTP.',
     'Clients send RTCP receiver reports and NACKs but no transport-cc feedback.',
     'mediasoup: the same worker build and router codecs driven directly over plain RTP (no ICE, DTLS-SRTP or signaling), fed by plain UDP sockets: the floor under Foci.',
+    'mediasoup-webrtc: the same worker build, router codecs and transport settings with a WebRtcServer and one WebRtcTransport per client (ICE-lite, DTLS-SRTP), answers built by src/sdp, no data channel, signaling or session logic: the WebRTC floor. Foci ÷ it is our own overhead; it ÷ mediasoup is the WebRTC protocol cost.',
+    'p2p: the same clients connected directly (publisher → each subscriber, no SFU), the latency baseline; addedP50Ms/addedP99Ms are an SFU\'s percentiles minus the baseline\'s from the same run.',
     'sfuDrops/loadDrops: datagrams the kernel dropped at full receive buffers of the SFU\'s sockets and of the load\'s, in the window.',
     'Latency is measured from a timestamp in each payload to its arrival in the client, so it includes the clients\' own send and receive paths.',
   ],
@@ -165,7 +167,7 @@ function ratios(scenario: string, byTarget: Record<string, Row[] | { skipped: st
   // The last measured step still under the loss limit (a failed step has no lossPct).
   const last = (rows: Row[], field: string) => Number(rows.filter((r) => r.lossPct !== undefined && Number(r.lossPct) <= 1).at(-1)?.[field] ?? NaN);
   const lines: string[] = [];
-  for (const peer of ['janus', 'mediasoup']) {
+  for (const peer of ['janus', 'mediasoup', 'mediasoup-webrtc']) {
     const other = byTarget[peer];
     if (!Array.isArray(other) || !other.length) continue;
     switch (scenario) {

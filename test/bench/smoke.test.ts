@@ -11,7 +11,7 @@ const run = promisify(execFile);
 const SCENARIOS = ['fanout', 'calls', 'latency', 'session', 'memory'];
 
 describe('npm run bench (smoke profile)', () => {
-  it('runs every scenario on Foci, Janus and bare mediasoup and writes results and plots', async () => {
+  it('runs every scenario on Foci, Janus, both bare mediasoup floors and the p2p baseline and writes results and plots', async () => {
     const out = mkdtempSync(join(tmpdir(), 'foci-bench-'));
     const { stdout } = await run(process.execPath, ['bench/run.ts', '--profile', 'smoke', '--out', out, '--max-minutes', '4'], {
       cwd: new URL('../..', import.meta.url).pathname,
@@ -27,7 +27,7 @@ describe('npm run bench (smoke profile)', () => {
       // A step that failed is reported as a row with a note; on the smoke load none may fail.
       expect(foci.filter((row: { note?: string }) => row.note), `${scenario} on foci`).toEqual([]);
       // The peers either produced figures or say why not; they are never silently absent.
-      for (const peer of ['janus', 'mediasoup']) {
+      for (const peer of ['janus', 'mediasoup', 'mediasoup-webrtc', 'p2p']) {
         const figures = results.scenarios[scenario][peer];
         expect(Array.isArray(figures) || typeof figures?.skipped === 'string', `${scenario} on ${peer}`).toBe(true);
       }
@@ -36,5 +36,20 @@ describe('npm run bench (smoke profile)', () => {
     // Media really flowed through Foci and the bare worker in the fan-out.
     expect(results.scenarios.fanout.foci[0].forwardedPps).toBeGreaterThan(0);
     expect(results.scenarios.fanout.mediasoup[0].forwardedPps).toBeGreaterThan(0);
+    // The WebRTC floor forwarded in fan-out and calls, every step under 5 % loss.
+    for (const scenario of ['fanout', 'calls']) {
+      const floor = results.scenarios[scenario]['mediasoup-webrtc'];
+      expect(Array.isArray(floor) && floor.length > 0, `${scenario} on mediasoup-webrtc: ${JSON.stringify(floor)}`).toBe(true);
+      for (const row of floor) {
+        expect(row.note, `${scenario} on mediasoup-webrtc`).toBeUndefined();
+        expect(row.forwardedPps).toBeGreaterThan(0);
+        expect(row.lossPct).toBeLessThan(5);
+      }
+    }
+    // The direct baseline measured packets, and the SFUs' latency rows are read against it.
+    const latency = results.scenarios.latency;
+    expect(latency.p2p[0].packets).toBeGreaterThan(0);
+    expect(Number.isFinite(latency.foci[0].addedP50Ms) && Number.isFinite(latency.foci[0].addedP99Ms)).toBe(true);
+    expect(latency['mediasoup-webrtc'][0].packets).toBeGreaterThan(0);
   });
 });
