@@ -6,7 +6,7 @@
 // bench/child-rpc.ts) and answers go back the same way. Run as a child of
 // bench/run.ts (bench/webrtc-floor.ts).
 //
-//   open      {}                                   → {transportId}
+//   open      {}                                   → {transportId, headerExtensions: [{kind, uri, id}], vp8Rtx}
 //   publish   {transportId, sdp}                   → {sdp, producers: [{kind, producerId}]}
 //   subscribe {transportId, sdp, producers}        → {sdp, consumers: [{consumerId, mid, kind, ssrc, rtxSsrc}]}
 //   resume    {transportId, consumerIds}           → {}   (after the client applied the answer)
@@ -80,7 +80,12 @@ const methods = {
       maxMessageSize: 0,
     });
     clients.set(transport.id, { transport, sdp, connected: false, consumers: new Map() });
-    return { transportId: transport.id };
+    // What Foci's priming offer teaches a client: the router's header extensions and ids.
+    const headerExtensions = (router.rtpCapabilities.headerExtensions ?? []).filter((e) => e.direction !== 'inactive').map((e) => ({ kind: e.kind, uri: e.uri, id: e.preferredId }));
+    // And the RTX payload type the router pairs with VP8 (the load's video codec).
+    const vp8 = router.rtpCapabilities.codecs!.find((k) => k.mimeType === 'video/VP8')!;
+    const vp8Rtx = router.rtpCapabilities.codecs!.find((k) => k.mimeType === 'video/rtx' && Number(k.parameters?.apt) === vp8.preferredPayloadType)?.preferredPayloadType;
+    return { transportId: transport.id, headerExtensions, vp8Rtx };
   },
 
   /** A producer for every new send-only section of the offer. */

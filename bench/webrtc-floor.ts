@@ -25,6 +25,22 @@ interface Consumed {
   rtxSsrc?: number;
 }
 
+interface HeaderExtension {
+  kind: 'audio' | 'video';
+  uri: string;
+  id: number;
+}
+
+/**
+ * Header extensions the floor's subscribers leave out of their offers. Foci's
+ * clients answer its priming offer, which lists every router extension with
+ * the router's ids, so its consumers send those extensions; the floor's
+ * clients offer the same list themselves (and VP8's RTX, as Foci's consumers
+ * have it). transport-cc is left out: the load clients send no
+ * transport-cc feedback, so it is stripped for every target.
+ */
+export const STRIPPED_EXTENSIONS = new Set(['http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01']);
+
 const keyOf = (key: StreamKey) => `${key.callId}|${key.deviceId}|${key.purpose}`;
 
 export class WebRtcFloorTarget implements SfuTarget {
@@ -49,8 +65,8 @@ export class WebRtcFloorTarget implements SfuTarget {
   }
 
   async connect(): Promise<LoadClient> {
-    const { transportId } = await this.rpc.request<{ transportId: string }>('open', {});
-    return new FloorClient(this, transportId);
+    const { transportId, headerExtensions, vp8Rtx } = await this.rpc.request<{ transportId: string; headerExtensions: HeaderExtension[]; vp8Rtx?: number }>('open', {});
+    return new FloorClient(this, transportId, { extensions: headerExtensions.filter((e) => !STRIPPED_EXTENSIONS.has(e.uri)), vp8Rtx });
   }
 
   pids(): number[] {
@@ -81,9 +97,13 @@ class FloorClient implements LoadClient {
   #nextMid = 0;
   #closed = false;
 
-  constructor(target: WebRtcFloorTarget, transportId: string) {
+  /** What a subscribe offer lists besides the codec: as a Foci client learns it from the priming offer. */
+  readonly #receive: { extensions: HeaderExtension[]; vp8Rtx: number | undefined };
+
+  constructor(target: WebRtcFloorTarget, transportId: string, receive: { extensions: HeaderExtension[]; vp8Rtx: number | undefined }) {
     this.#target = target;
     this.#transportId = transportId;
+    this.#receive = receive;
     this.#pc = new PeerConnection(`floor-${this.#serial}`, { iceServers: [], disableAutoNegotiation: true, bindAddress: '127.0.0.1' });
   }
 
@@ -130,7 +150,11 @@ class FloorClient implements LoadClient {
         const mid = String(this.#nextMid++);
         const media = kind === 'audio' ? new Audio(mid, 'RecvOnly') : new Video(mid, 'RecvOnly');
         if (media instanceof Audio) media.addOpusCodec(OPUS_PT);
-        else media.addVP8Codec(VP8_PT);
+        else {
+          media.addVP8Codec(VP8_PT);
+          if (this.#receive.vp8Rtx !== undefined) media.addRTXCodec(this.#receive.vp8Rtx, VP8_PT, 90000);
+        }
+        for (const e of this.#receive.extensions) if (e.kind === kind) media.parseSdpLine(`a=extmap:${e.id} ${e.uri}`);
         const track = retain(this.#pc.addTrack(media));
         // Counters exist before the answer is applied, so no early packet goes uncounted.
         countOnTrack(track, () => {
