@@ -1,15 +1,16 @@
 // The floor under Foci in the benchmarks: the same mediasoup worker and router
 // codecs, driven directly, with plain RTP transports instead of WebRTC (no
 // ICE, no DTLS, no SRTP, no signaling). Run as a child of bench/run.ts; it
-// takes one JSON request per stdin line and answers one JSON line on stdout.
+// takes one JSON request per stdin line and answers one JSON line on stdout
+// (bench/child-rpc.ts).
 //
 //   {"id":1,"method":"produce","params":{"audioSsrc":1,"videoSsrc":2}}
 //   {"id":2,"method":"consume","params":{"producerIds":["…"],"port":40000}}
 //   {"id":3,"method":"close","params":{"transportId":"…"}}
-import { createInterface } from 'node:readline';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import { MEDIA_CODECS } from '../src/media/codecs.ts';
+import { serveRpc } from './child-rpc.ts';
 
 const LISTEN: types.TransportListenInfo = { protocol: 'udp', ip: '127.0.0.1' };
 
@@ -76,15 +77,4 @@ const methods = {
   },
 };
 
-process.stdout.write(JSON.stringify({ ready: true, workerPid: worker.pid }) + '\n');
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const request = JSON.parse(line) as { id: number; method: keyof typeof methods; params: never };
-  methods[request.method](request.params).then(
-    (result) => process.stdout.write(JSON.stringify({ id: request.id, result }) + '\n'),
-    (error: Error) => process.stdout.write(JSON.stringify({ id: request.id, error: error.message }) + '\n'),
-  );
-});
-process.stdin.once('end', () => {
-  worker.close();
-  process.exit(0);
-});
+serveRpc(methods, worker.pid, () => worker.close());

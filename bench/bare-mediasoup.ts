@@ -3,17 +3,13 @@
 // these, in the same run, say what our WebRTC path (ICE, DTLS-SRTP) and
 // signaling cost on top of the worker itself. Only the forwarding scenarios
 // make sense here; the session path has no equivalent and is skipped.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { BenchError, countReceivedRtp, hasKeyframeRequest, type Publication, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
-import { childPids } from './foci-target.ts';
+import { ChildRpc } from './child-rpc.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const keyOf = (key: StreamKey) => `${key.callId}|${key.deviceId}|${key.purpose}`;
 
 interface Produced {
@@ -30,51 +26,15 @@ export class BareMediasoupTarget implements SfuTarget {
   readonly name = 'mediasoup' as const;
   readonly settings = 'worker log level warn, one PlainTransport socket per transport at the kernel default buffer size, no transport-cc';
   readonly unsupported = { session: 'no signaling or WebRTC handshake on a bare worker, so no session path to time' };
-  #child: ChildProcess | undefined;
-  #workerPid = 0;
-  #nextId = 1;
-  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  readonly rpc = new ChildRpc('bench/bare-mediasoup-server.ts', 'bare mediasoup');
   readonly #streams = new Map<string, string[]>();
 
-  async start({ cpus }: { cpus?: string } = {}): Promise<void> {
-    const script = 'bench/bare-mediasoup-server.ts';
-    const child = cpus ? spawn('taskset', ['-c', cpus, process.execPath, script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(process.execPath, [script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#child = child;
-    const killOnExit = () => child.kill('SIGKILL');
-    process.once('exit', killOnExit);
-    child.once('exit', () => {
-      process.off('exit', killOnExit);
-      for (const p of this.#pending.values()) p.reject(new BenchError('session_closed', 'bare mediasoup exited'));
-      this.#pending.clear();
-    });
-    const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('bare mediasoup did not start within 20 s')), 20_000);
-      child.once('exit', (code) => reject(new Error(`bare mediasoup exited with ${code}`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const message = JSON.parse(line) as { ready?: boolean; workerPid?: number; id?: number; result?: unknown; error?: string };
-        if (message.ready) {
-          this.#workerPid = message.workerPid!;
-          clearTimeout(timer);
-          resolve();
-          return;
-        }
-        const pending = this.#pending.get(message.id!);
-        this.#pending.delete(message.id!);
-        if (message.error !== undefined) pending?.reject(new BenchError('request_failed', message.error));
-        else pending?.resolve(message.result);
-      });
-    });
-    await ready;
+  start(options: { cpus?: string } = {}): Promise<void> {
+    return this.rpc.start(options);
   }
 
   request<T>(method: string, params: Record<string, unknown>): Promise<T> {
-    const child = this.#child;
-    if (!child?.stdin || child.exitCode !== null) return Promise.reject(new BenchError('session_closed', 'bare mediasoup is not running'));
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      child.stdin!.write(JSON.stringify({ id, method, params }) + '\n');
-    });
+    return this.rpc.request<T>(method, params);
   }
 
   /** Producer ids of a published stream, for subscribers in the same bench process. */
@@ -93,23 +53,15 @@ export class BareMediasoupTarget implements SfuTarget {
   }
 
   pids(): number[] {
-    const pid = this.#child?.pid;
-    return pid ? [pid, ...childPids(pid)] : [];
+    return this.rpc.pids();
   }
 
   mediaPids(): number[] {
-    return this.#workerPid ? [this.#workerPid] : [];
+    return this.rpc.mediaPids();
   }
 
   async stop(): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    child.stdin?.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-    this.#child = undefined;
+    await this.rpc.stop();
     this.#streams.clear();
   }
 }

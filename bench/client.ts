@@ -181,7 +181,7 @@ interface Pending {
 }
 
 /** Runs tasks one after another (our publish offers, one at a time). */
-class Lock {
+export class Lock {
   #tail: Promise<unknown> = Promise.resolve();
   run<T>(task: () => Promise<T> | T): Promise<T> {
     const result = this.#tail.then(task);
@@ -538,12 +538,12 @@ export function hasKeyframeRequest(rtcp: Buffer): boolean {
  * So every wrapper gets an onClosed handler, and the client keeps its
  * wrappers referenced until it is closed.
  */
-function retain<T extends Track | DataChannel>(wrapper: T): T {
+export function retain<T extends Track | DataChannel>(wrapper: T): T {
   wrapper.onClosed(() => undefined);
   return wrapper;
 }
 
-function waitOpen(track: Track): Promise<void> {
+export function waitOpen(track: Track): Promise<void> {
   if (track.isOpen()) return Promise.resolve();
   let poll: NodeJS.Timeout | undefined;
   const opened = new Promise<void>((resolve, reject) => {
@@ -555,7 +555,7 @@ function waitOpen(track: Track): Promise<void> {
   return withTimeout(opened, `track ${track.mid()} did not open`).finally(() => clearInterval(poll));
 }
 
-function withTimeout<T>(promise: Promise<T>, message: string, ms = REQUEST_TIMEOUT_MS): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, message: string, ms = REQUEST_TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new BenchError('timeout', message)), ms);

@@ -27,6 +27,7 @@ import { LOAD_BOUND_NOTE, markdown, mergeRuns, ratios, tableRows, type Results }
 import type { Row } from './stats.ts';
 
 export type { Results };
+import { addedLatency } from './p2p.ts';
 
 const { values } = parseArgs({
   options: {
@@ -76,6 +77,8 @@ const results: Results = {
     'mediasoup: the same worker build and router codecs driven directly over plain RTP (no ICE, DTLS-SRTP or signaling), fed by plain UDP sockets: the plain floor under Foci.',
     'Loss: sent and received count the same packets, by the send time each carries, over the window; read after a drain (bench/window.ts). Signed: a negative loss is a counting bug. Raw sent, received, expected and seconds are in every row.',
     'CPU: per-thread scheduler time (/proc/PID/task/*/schedstat) of every process of the SFU and of the load, split into user and system by their utime/stime ticks.',
+    'mediasoup-webrtc: the same worker build, router codecs and transport settings with a WebRtcServer and one WebRtcTransport per client (ICE-lite, DTLS-SRTP), answers built by src/sdp, no data channel, signaling or session logic: the WebRTC floor. Foci ÷ it is our own overhead; it ÷ mediasoup is the WebRTC protocol cost.',
+    'p2p: the same clients connected directly (publisher → each subscriber, no SFU), the latency baseline; addedP50Ms/addedP99Ms are an SFU\'s percentiles minus the baseline\'s from the same repetition.',
     'sfuDrops/loadDrops: datagrams the kernel dropped at full receive buffers of the SFU\'s sockets and of the load\'s, in the window.',
     'Latency is measured from a timestamp in each payload to its arrival in the client, so it includes the clients\' own send and receive paths; percentiles by nearest rank; misses are packets sent in the window that never arrived.',
     'Memory: RssAnon of all of the SFU\'s processes; MiB per consumer is the least-squares slope over all steps.',
@@ -86,12 +89,18 @@ const results: Results = {
 /** Each target's runs of the scenario being measured. */
 for (const scenario of scenarioNames) {
   const runs: Record<string, (Row[] | { skipped: string })[]> = Object.fromEntries(targetNames.map((n) => [n, []]));
+  const merged = () => Object.fromEntries(targetNames.map((n) => [n, mergeRuns(runs[n]!, STEP_KEY[scenario])]));
   for (let rep = 0; rep < repeat; rep++) {
     // Rotated each repetition: A B C, B C A, C A B.
     const order = targetNames.map((_, i) => targetNames[(i + rep) % targetNames.length]!);
     for (const name of order) {
       runs[name]!.push(await runOne(scenario, name, rep));
-      results.scenarios[scenario] = Object.fromEntries(targetNames.map((n) => [n, mergeRuns(runs[n]!, STEP_KEY[scenario])]));
+      results.scenarios[scenario] = merged();
+    }
+    // Every SFU's latency over the direct peer-to-peer baseline of the same repetition.
+    if (scenario === 'latency') {
+      addedLatency(Object.fromEntries(targetNames.map((n) => [n, runs[n]![rep]!])));
+      results.scenarios[scenario] = merged();
     }
     // Saved after every repetition, so a run cut short keeps what it measured.
     await save();

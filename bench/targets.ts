@@ -6,7 +6,7 @@ import os from 'node:os';
 import { FociTarget } from './foci-target.ts';
 import type { SfuTarget } from './target.ts';
 
-export const TARGET_NAMES = ['foci', 'janus', 'mediasoup'] as const;
+export const TARGET_NAMES = ['foci', 'janus', 'mediasoup', 'mediasoup-webrtc', 'p2p'] as const;
 
 /** The target, or why it cannot run here. */
 export async function makeTarget(name: string): Promise<SfuTarget | string> {
@@ -22,6 +22,14 @@ export async function makeTarget(name: string): Promise<SfuTarget | string> {
   if (name === 'mediasoup') {
     const { BareMediasoupTarget } = await import('./bare-mediasoup.ts');
     return new BareMediasoupTarget();
+  }
+  if (name === 'mediasoup-webrtc') {
+    const { WebRtcFloorTarget } = await import('./webrtc-floor.ts');
+    return new WebRtcFloorTarget();
+  }
+  if (name === 'p2p') {
+    const { P2pTarget } = await import('./p2p.ts');
+    return new P2pTarget();
   }
   return `unknown target ${name}`;
 }

@@ -21,7 +21,7 @@ interface TargetResult {
 }
 
 describe('npm run bench (smoke profile)', () => {
-  it('runs every scenario on every target, with low loss, no missed session try and real figures', async () => {
+  it('runs every scenario on Foci, Janus, both bare mediasoup floors and the p2p baseline, with low loss, no missed session try and real figures', async () => {
     const out = mkdtempSync(join(tmpdir(), 'foci-bench-'));
     const { stdout } = await run(process.execPath, ['bench/run.ts', '--profile', 'smoke', '--out', out, '--max-minutes', '4'], {
       cwd: new URL('../..', import.meta.url).pathname,
@@ -37,8 +37,9 @@ describe('npm run bench (smoke profile)', () => {
       expect(Object.keys(byTarget)).toContain('foci');
       for (const [name, result] of Object.entries(byTarget)) {
         const label = `${scenario} on ${name}: ${JSON.stringify(result.skipped ?? result.summary)}`;
-        // Only a scenario a target declares it cannot run may be skipped (bare mediasoup has no session path).
-        const declared = scenario === 'session' && name !== 'foci' && name !== 'janus';
+        // Only a scenario a target declares it cannot run may be skipped: the bare floors have
+        // no session path, and the p2p baseline serves the latency scenario alone.
+        const declared = (scenario === 'session' && name !== 'foci' && name !== 'janus') || (name === 'p2p' && scenario !== 'latency');
         if (name === 'janus' && !janusInstalled) continue;
         if (declared && result.skipped) continue;
         expect(result.skipped, label).toBeUndefined();
@@ -77,5 +78,9 @@ describe('npm run bench (smoke profile)', () => {
     // Foci's renegotiation path is its own row beside the cold one.
     expect(results.scenarios.session.foci.summary.map((r: Row) => r.step)).toHaveLength(2);
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toContain('### fanout');
+    // The WebRTC floor ran the media scenarios, and every SFU's latency is read against the direct baseline.
+    for (const scenario of ['fanout', 'calls', 'latency']) expect(results.scenarios[scenario]['mediasoup-webrtc'].summary.length).toBeGreaterThan(0);
+    const fociLatency = results.scenarios.latency.foci.summary[0];
+    expect(Number.isFinite(Number(fociLatency.addedP50Ms)) && Number.isFinite(Number(fociLatency.addedP99Ms))).toBe(true);
   });
 });
