@@ -7,10 +7,8 @@ import { randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { BenchError, countReceivedRtp, hasKeyframeRequest, type Publication, type RecvTrack, type SendTrack, type StreamKey, type Subscription } from './client.ts';
-import { ChildRpc } from './child-rpc.ts';
+import { ChildRpcTarget } from './child-rpc.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
-
-const keyOf = (key: StreamKey) => `${key.callId}|${key.deviceId}|${key.purpose}`;
 
 interface Produced {
   transportId: string;
@@ -22,15 +20,13 @@ interface Consumed {
   tracks: { kind: 'audio' | 'video'; ssrc: number; rtxSsrc?: number; mid: string }[];
 }
 
-export class BareMediasoupTarget implements SfuTarget {
+export class BareMediasoupTarget extends ChildRpcTarget<string[]> implements SfuTarget {
   readonly name = 'mediasoup' as const;
   readonly settings = 'worker log level warn, one PlainTransport socket per transport at the kernel default buffer size, no transport-cc';
   readonly unsupported = { session: 'no signaling or WebRTC handshake on a bare worker, so no session path to time' };
-  readonly rpc = new ChildRpc('bench/bare-mediasoup-server.ts', 'bare mediasoup');
-  readonly #streams = new Map<string, string[]>();
 
-  start(options: { cpus?: string } = {}): Promise<void> {
-    return this.rpc.start(options);
+  constructor() {
+    super('bench/bare-mediasoup-server.ts', 'bare mediasoup');
   }
 
   request<T>(method: string, params: Record<string, unknown>): Promise<T> {
@@ -38,31 +34,12 @@ export class BareMediasoupTarget implements SfuTarget {
   }
 
   /** Producer ids of a published stream, for subscribers in the same bench process. */
-  published(key: StreamKey, producerIds: string[]): void {
-    this.#streams.set(keyOf(key), producerIds);
-  }
-
   producerIds(key: StreamKey): string[] {
-    const ids = this.#streams.get(keyOf(key));
-    if (!ids) throw new BenchError('stream_not_found', `no stream ${keyOf(key)}`);
-    return ids;
+    return this.stream(key);
   }
 
   async connect(): Promise<LoadClient> {
     return new BareClient(this);
-  }
-
-  pids(): number[] {
-    return this.rpc.pids();
-  }
-
-  mediaPids(): number[] {
-    return this.rpc.mediaPids();
-  }
-
-  async stop(): Promise<void> {
-    await this.rpc.stop();
-    this.#streams.clear();
   }
 }
 

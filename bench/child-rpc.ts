@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { BenchError } from './client.ts';
+import { BenchError, type StreamKey } from './client.ts';
 import { childPids } from './foci-target.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -111,3 +111,48 @@ export function serveRpc(methods: Record<string, (params: never) => Promise<unkn
     process.exit(0);
   });
 }
+
+/**
+ * A benchmark target served by a child process (the bare floors): its RPC, the
+ * process ids the harness measures, and the streams published through it, so
+ * subscribers in the same bench process can find what they consume.
+ */
+export abstract class ChildRpcTarget<Stream> {
+  readonly rpc: ChildRpc;
+  readonly #streams = new Map<string, Stream>();
+
+  constructor(script: string, label: string) {
+    this.rpc = new ChildRpc(script, label);
+  }
+
+  start(options: { cpus?: string } = {}): Promise<void> {
+    return this.rpc.start(options);
+  }
+
+  /** Remembers a published stream by its key. */
+  published(key: StreamKey, stream: Stream): void {
+    this.#streams.set(keyOf(key), stream);
+  }
+
+  /** A published stream, or `stream_not_found`. */
+  stream(key: StreamKey): Stream {
+    const stream = this.#streams.get(keyOf(key));
+    if (stream === undefined) throw new BenchError('stream_not_found', `no stream ${keyOf(key)}`);
+    return stream;
+  }
+
+  pids(): number[] {
+    return this.rpc.pids();
+  }
+
+  mediaPids(): number[] {
+    return this.rpc.mediaPids();
+  }
+
+  async stop(): Promise<void> {
+    await this.rpc.stop();
+    this.#streams.clear();
+  }
+}
+
+const keyOf = (key: StreamKey) => `${key.callId}|${key.deviceId}|${key.purpose}`;

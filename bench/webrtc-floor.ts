@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import { Audio, PeerConnection, Video } from 'node-datachannel';
 import type { Track } from 'node-datachannel';
 import { BenchError, Lock, OPUS_PT, VP8_PT, addSendTrack, countOnTrack, retain, waitOpen, type Publication, type RecvTrack, type StreamKey, type Subscription } from './client.ts';
-import { ChildRpc } from './child-rpc.ts';
+import { ChildRpcTarget } from './child-rpc.ts';
 import type { LoadClient, SfuTarget } from './target.ts';
 
 type Produced = { kind: 'audio' | 'video'; producerId: string }[];
@@ -41,45 +41,17 @@ interface HeaderExtension {
  */
 export const STRIPPED_EXTENSIONS = new Set(['http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01']);
 
-const keyOf = (key: StreamKey) => `${key.callId}|${key.deviceId}|${key.purpose}`;
-
-export class WebRtcFloorTarget implements SfuTarget {
+export class WebRtcFloorTarget extends ChildRpcTarget<Produced> implements SfuTarget {
   readonly name = 'mediasoup-webrtc' as const;
   readonly unsupported = { session: 'no signaling channel or session on the floor; its connect is one offer/answer, not comparable to a session set-up' };
-  readonly rpc = new ChildRpc('bench/webrtc-floor-server.ts', 'the WebRTC floor');
-  readonly #streams = new Map<string, Produced>();
 
-  start(options: { cpus?: string } = {}): Promise<void> {
-    return this.rpc.start(options);
-  }
-
-  /** A published stream's producers, for subscribers in the same bench process. */
-  published(key: StreamKey, producers: Produced): void {
-    this.#streams.set(keyOf(key), producers);
-  }
-
-  producers(key: StreamKey): Produced {
-    const producers = this.#streams.get(keyOf(key));
-    if (!producers) throw new BenchError('stream_not_found', `no stream ${keyOf(key)}`);
-    return producers;
+  constructor() {
+    super('bench/webrtc-floor-server.ts', 'the WebRTC floor');
   }
 
   async connect(): Promise<LoadClient> {
     const { transportId, headerExtensions, vp8Rtx } = await this.rpc.request<{ transportId: string; headerExtensions: HeaderExtension[]; vp8Rtx?: number }>('open', {});
     return new FloorClient(this, transportId, { extensions: headerExtensions.filter((e) => !STRIPPED_EXTENSIONS.has(e.uri)), vp8Rtx });
-  }
-
-  pids(): number[] {
-    return this.rpc.pids();
-  }
-
-  mediaPids(): number[] {
-    return this.rpc.mediaPids();
-  }
-
-  async stop(): Promise<void> {
-    await this.rpc.stop();
-    this.#streams.clear();
   }
 }
 
@@ -141,7 +113,7 @@ class FloorClient implements LoadClient {
   }
 
   subscribe(key: StreamKey, options: { onPacket?: Subscription['onPacket'] } = {}): Promise<Subscription> {
-    const producers = this.#target.producers(key);
+    const producers = this.#target.stream(key);
     return this.#negotiations.run(async () => {
       const subscription: Subscription = { key, streamId: '', mids: [], tracks: [], onPacket: options.onPacket };
       const receivers = new Map<string, RecvTrack>();
