@@ -50,8 +50,7 @@ export async function applyClientOffer(session: Session, offer: SessionDescripti
   session.assertOpen();
   const shape = readOffer(session, offer);
   learnCapabilities(session, offer);
-  const answer = intent.kind === 'publish' ? await publishTracks(session, offer, shape, intent.key) : await fillReceiveSections(session, offer, shape, intent.key);
-  return answer;
+  return intent.kind === 'publish' ? publishTracks(session, offer, shape, intent.key) : fillReceiveSections(session, offer, shape, intent.key);
 }
 
 /** A client that drives negotiation itself: what it can receive, from what it offers. */

@@ -135,10 +135,6 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#closed;
   }
 
-  get publicationCount(): number {
-    return this.publications.size;
-  }
-
   get subscriptionCount(): number {
     return this.subscriptions.size;
   }
